@@ -1,0 +1,97 @@
+"""Members of a community, their roles bound to places, and how they sign in."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, UTCDateTime, utcnow
+
+
+class Role(str, enum.Enum):
+    """Roles, each bound to a place (or to the whole community when no place is given)."""
+
+    RESIDENT = "resident"
+    HOST = "host"
+    GRID_HEAD = "grid_head"
+    BUILDING_HEAD = "building_head"
+    UNIT_HEAD = "unit_head"
+    DEPARTMENT = "department"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+#: roles that run the community: they schedule sessions and manage members
+STAFF_ROLES = frozenset({Role.ADMIN, Role.MODERATOR})
+#: roles that look after residents of a place (print sign-in links, raise issues for them)
+PLACE_HEAD_ROLES = frozenset({Role.GRID_HEAD, Role.BUILDING_HEAD, Role.UNIT_HEAD})
+
+
+class Member(Base):
+    """A person in a community (居民). Hosts and staff have a username and password;
+    residents usually sign in with a one-time link or QR code."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    username: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: home place (building / unit) of a resident
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="SET NULL"), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    large_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    roles: Mapped[list["RoleAssignment"]] = relationship(
+        back_populates="member", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def role_names(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+
+class RoleAssignment(Base):
+    """``member`` holds ``role`` over ``place`` and everything below it (no place: the whole community)."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("member_id", "role", "place_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="CASCADE"), nullable=True)
+
+    member: Mapped[Member] = relationship(back_populates="roles")
+
+
+class SignInToken(Base):
+    """A one-time sign-in link (and its QR code) a grid head prints or shows to a resident.
+    Only a hash of the token is stored."""
+
+    __tablename__ = "sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API (scripts, the plugin kit). Only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

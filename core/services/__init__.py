@@ -1,0 +1,2 @@
+"""Domain services: functions ``(db, *, actor, ...)`` that check rights, change models and
+``flush()``. The caller owns the commit."""

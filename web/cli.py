@@ -1,0 +1,161 @@
+"""The ``courtyard`` command: database migrations, the demo, the server, plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from web.config import ROOT, ConfigError
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return cfg
+
+
+def database_url() -> str:
+    from web.config import load_config
+
+    return load_config({"SECRET_KEY": "cli"})["DATABASE_URL"]
+
+
+@click.group()
+def main() -> None:
+    """Courtyard: deliberation and voting for resident councils."""
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (creating the SQLite file under instance/ if needed)."""
+    from alembic import command
+
+    url = database_url()
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), revision)
+    click.echo(f"database at {revision}: {_redact(url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (``base`` for everything)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(database_url()), revision)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print what was seeded as JSON.")
+@click.option("--base-url", default=None, help="The address links are made for (default http://127.0.0.1:5000).")
+def demo(as_json: bool, base_url: str | None) -> None:
+    """Seed the demo communities if they are missing (idempotent)."""
+    from web import create_app
+    from web.demo import seed_demo
+
+    app = create_app()
+    base = base_url or os.environ.get("COURTYARD_PUBLIC_URL") or "http://127.0.0.1:5000"
+    info = seed_demo(app, base_url=base)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        for community in info["communities"]:
+            click.echo(f"{community['name']}: {community['url']}")
+        click.echo("\nDemo sign-ins:")
+        for login in info["logins"]:
+            how = login.get("password") and f"user {login['username']} / password {login['password']}" or login["sign_in_url"]
+            click.echo(f"  {login['name']} ({login['role']}): {how}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Processes; more than one needs COURTYARD_MESSAGE_QUEUE (Redis).")
+@click.option("--threads", default=200, show_default=True, type=int, help="Threads per process (threading mode).")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve Courtyard with gunicorn (not the development server)."""
+    from web.server import run_server
+
+    try:
+        run_server(host=host, port=port, workers=workers, threads=threads)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def plugins_list(as_json: bool) -> None:
+    """Name, built in or installed, version, hooks, and where each is enabled."""
+    from sqlalchemy import inspect
+
+    from core.db import make_engine, make_sessionmaker, session_scope
+    from core.plugins import hooks_implemented, make_plugin_manager, plugin_names
+    from core.services.communities import list_communities
+    from core.services.plugins import enabled_checker
+
+    pm = make_plugin_manager()
+    rows = []
+    engine = make_engine(database_url())
+    communities = []
+    if inspect(engine).has_table("communities"):
+        with session_scope(make_sessionmaker(engine)) as session:
+            communities = [(c.slug, enabled_checker(session, c.id, pm)) for c in list_communities(session)]
+    for name in plugin_names(pm):
+        dist = pm.distributions.get(name)
+        rows.append({
+            "name": name,
+            "kind": "built-in" if pm.is_builtin(name) else "installed",
+            "version": dist[1] if dist else _core_version(),
+            "hooks": hooks_implemented(pm, name),
+            "enabled_in": [slug for slug, enabled in communities if enabled(name)],
+        })
+    for failure in pm.load_failures:
+        rows.append({"name": failure.name, "kind": "failed to load", "version": "", "hooks": [],
+                     "enabled_in": [], "error": failure.error})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['kind']:<15} {row['version']:<10} enabled in: "
+                   f"{', '.join(row['enabled_in']) or '-'}")
+        if row.get("error"):
+            click.echo(f"    error: {row['error']}")
+        else:
+            click.echo(f"    hooks: {', '.join(row['hooks'])}")
+
+
+def _core_version() -> str:
+    import core
+
+    return core.__version__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

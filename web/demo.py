@@ -1,0 +1,138 @@
+"""The demo: 人福村 with its 海棠小院 courtyard tea talks and 涂新社区 with its 民声金话筒
+forum, seeded once into an empty database (``courtyard demo``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import select
+
+from core.db import session_scope, utcnow
+from core.models import Community, ConsultationSession, Member
+from core.models.member import Role
+from core.services import auth as auth_service
+from core.services import communities as cs
+from core.services import sessions as ss
+
+DEMO_PASSWORD = "courtyard-demo"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _local(day: datetime, hour: int, minute: int = 0) -> datetime:
+    return day.astimezone(SHANGHAI).replace(hour=hour, minute=minute, second=0, microsecond=0).astimezone(timezone.utc)
+
+
+def _seed_renfu(db: Any, catalog: Any, now: datetime) -> None:
+    c = cs.create_community(db, slug="renfu", names={"zh_CN": "人福村", "en": "Renfu Village"})
+    town = cs.add_place(db, actor=None, community=c, kind="street", name="盛泽镇")
+    village = cs.add_place(db, actor=None, community=c, kind="community", name="人福村", parent=town)
+    east = cs.add_place(db, actor=None, community=c, kind="grid", name="东片网格", parent=village)
+    west = cs.add_place(db, actor=None, community=c, kind="grid", name="西片网格", parent=village)
+    admin = cs.add_member(db, actor=None, community=c, display_name="计菲菲", username="renfu-admin",
+                          password=DEMO_PASSWORD, roles=[(Role.ADMIN, None)])
+    host = cs.add_member(db, actor=None, community=c, display_name="李月昌", username="renfu-host",
+                         password=DEMO_PASSWORD, place=east, roles=[(Role.HOST, None), (Role.RESIDENT, east)])
+    cs.add_member(db, actor=None, community=c, display_name="沈网格长", username="renfu-grid",
+                  password=DEMO_PASSWORD, place=east, roles=[(Role.GRID_HEAD, east)])
+    names = [("王阿婆", east), ("张师傅", east), ("陈阿姨", west), ("周大伯", west), ("吴老师", east), ("徐小妹", west)]
+    homes = {}
+    for name, grid in names:
+        m = cs.add_member(db, actor=None, community=c, display_name=name, place=grid, roles=[(Role.RESIDENT, grid)])
+        homes[name] = m
+    talks = [
+        ("5G进万家，我们怎么用好？", homes["张师傅"], "张师傅家小院", 3),
+        ("垃圾分类与乱堆乱放整治", homes["陈阿姨"], "陈阿姨家小院", 10),
+        ("村道修补，先修哪一段？", homes["周大伯"], "周大伯家小院", 17),
+    ]
+    for title, who, venue, days in talks:
+        start = _local(now + timedelta(days=days), 14)
+        ss.create_session(db, actor=None, catalog=catalog, community=c, format_key="courtyard_talk", title=title,
+                          starts_at=start, ends_at=start + timedelta(hours=2), host_id=who.id, venue=venue,
+                          capacity=20, category_key="livelihood", status="scheduled", now=now,
+                          agenda=["开场：院长介绍话题", "大家说说想法", "商量出办法"])
+    # a tea talk happening now, so the live page can be tried at once
+    start = now - timedelta(minutes=30)
+    live = ss.create_session(db, actor=None, catalog=catalog, community=c, format_key="courtyard_talk",
+                             title="海棠小院：今年先办哪件事？", starts_at=start, ends_at=start + timedelta(hours=2),
+                             host_id=host.id, venue="李月昌家小院", capacity=25, category_key="livelihood",
+                             status="scheduled", now=start, allow_guests=True,
+                             agenda=["回顾上次议定的事", "今年先办哪件事", "下一场谁来当院长"])
+    ss.change_status(db, actor=None, session=live, status="live")
+    del admin
+
+
+def _seed_tuxin(db: Any, catalog: Any, now: datetime) -> None:
+    c = cs.create_community(db, slug="tuxin", names={"zh_CN": "涂新社区", "en": "Tuxin Community"})
+    street = cs.add_place(db, actor=None, community=c, kind="street", name="金盆岭街道")
+    community = cs.add_place(db, actor=None, community=c, kind="community", name="涂新社区", parent=street)
+    grid = cs.add_place(db, actor=None, community=c, kind="grid", name="第一网格", parent=community)
+    b9 = cs.add_place(db, actor=None, community=c, kind="building", name="9栋", parent=grid)
+    u1 = cs.add_place(db, actor=None, community=c, kind="unit", name="9栋1单元", parent=b9)
+    cs.add_member(db, actor=None, community=c, display_name="涂新社区书记", username="tuxin-admin",
+                  password=DEMO_PASSWORD, roles=[(Role.ADMIN, None)])
+    cs.add_member(db, actor=None, community=c, display_name="刘网格长", username="tuxin-grid",
+                  password=DEMO_PASSWORD, place=grid, roles=[(Role.GRID_HEAD, grid)])
+    cs.add_member(db, actor=None, community=c, display_name="区城管局", username="tuxin-dept",
+                  password=DEMO_PASSWORD, roles=[(Role.DEPARTMENT, None)])
+    cs.add_member(db, actor=None, community=c, display_name="9栋楼栋长", place=b9, roles=[(Role.BUILDING_HEAD, b9)])
+    for name in ("赵奶奶", "钱师傅", "孙阿姨"):
+        cs.add_member(db, actor=None, community=c, display_name=name, place=u1, roles=[(Role.RESIDENT, u1)])
+    sessions = [
+        ("golden_microphone", "民声金话筒：占道违停怎么管？", "environment", "社区党群服务中心", 5,
+         ["网格报告：芙蓉中路三段违停情况", "城管、交警部门回应", "居民提问"]),
+        ("golden_microphone", "民声金话筒：老旧小区水管改造", "livelihood", "社区党群服务中心", 12,
+         ["9栋顶楼与底楼雨水管纠纷", "物业公司报到", "商定方案"]),
+        ("representative_assembly", "居民代表会议：年度民生实事项目表决", "livelihood", "社区会议室", 20,
+         ["项目清单说明", "代表表决"]),
+        ("review_meeting", "月度通报会：上月诉求办理情况", None, "社区会议室", 27, ["已办结事项评议", "逾期事项通报"]),
+    ]
+    for fmt, title, category, venue, days, agenda in sessions:
+        start = _local(now + timedelta(days=days), 19, 30)
+        ss.create_session(db, actor=None, catalog=catalog, community=c, format_key=fmt, title=title,
+                          starts_at=start, ends_at=start + timedelta(hours=2), venue=venue, category_key=category,
+                          status="scheduled", now=now, agenda=agenda)
+
+
+def seed_demo(app: Flask, *, base_url: str = "http://127.0.0.1:5000", now: datetime | None = None) -> dict[str, Any]:
+    """Seed what is missing and describe the demo (fresh one-time sign-in links each call)."""
+    cy = app.extensions["courtyard"]
+    now = now or utcnow()
+    base = base_url.rstrip("/")
+    with session_scope(cy.sessionmaker) as db:
+        existing = {c.slug for c in cs.list_communities(db)}
+        if "renfu" not in existing:
+            _seed_renfu(db, cy.catalog, now)
+        if "tuxin" not in existing:
+            _seed_tuxin(db, cy.catalog, now)
+    hooks = app.extensions.get("courtyard_demo_hooks", [])
+    for hook in hooks:  # plugins that seed their own demo data
+        hook(app, now)
+    info: dict[str, Any] = {"base_url": base, "communities": [], "sessions": [], "logins": []}
+    with session_scope(cy.sessionmaker) as db:
+        for c in cs.list_communities(db):
+            if c.slug not in ("renfu", "tuxin"):
+                continue
+            info["communities"].append({"slug": c.slug, "name": c.name("zh_CN"), "name_en": c.name("en"),
+                                        "url": f"{base}/c/{c.slug}"})
+            for s in db.scalars(select(ConsultationSession).where(ConsultationSession.community_id == c.id)
+                                .order_by(ConsultationSession.starts_at)):
+                info["sessions"].append({
+                    "id": s.id, "community": c.slug, "title": s.title, "format": s.format_key, "status": s.status,
+                    "starts_at": s.starts_at.isoformat(), "join_code": s.join_code,
+                    "join_url": f"{base}/j/{s.join_code}" if s.join_code else None,
+                    "url": f"{base}/c/{c.slug}/sessions/{s.id}",
+                })
+            for m in db.scalars(select(Member).where(Member.community_id == c.id).order_by(Member.id)):
+                roles = sorted(m.role_names())
+                entry: dict[str, Any] = {"community": c.slug, "member_id": m.id, "name": m.display_name,
+                                         "role": roles[0] if len(roles) == 1 else ",".join(roles)}
+                if m.username:
+                    entry.update(username=m.username, password=DEMO_PASSWORD)
+                else:
+                    token = auth_service.issue_sign_in_token(db, actor=None, member=m, now=now)
+                    entry["sign_in_url"] = f"{base}/s/{token}"
+                info["logins"].append(entry)
+    return info

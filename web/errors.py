@@ -1,0 +1,86 @@
+"""Every error becomes a clear, translated answer: JSON for the API, a page otherwise.
+A domain error or a validation error never reaches the user as a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, flash, jsonify, redirect, render_template, request
+from marshmallow import ValidationError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from core.errors import Conflict, DomainError
+from core.i18n import N_
+from web.db import get_db
+from web.extensions import wants_json
+from web.i18n import translate, translate_errors
+
+log = logging.getLogger("courtyard.web")
+
+HTTP_MESSAGES = {
+    400: N_("The request was not understood."),
+    401: N_("Please sign in first."),
+    403: N_("You are not allowed to do this."),
+    404: N_("Not found."),
+    405: N_("This action is not allowed here."),
+    409: N_("This conflicts with the current state; reload and try again."),
+    413: N_("This upload is too large."),
+    415: N_("Send a JSON object."),
+    422: N_("This value is not valid."),
+    429: N_("Too many attempts; please wait a moment."),
+    500: N_("Something went wrong on our side. Nothing was saved; please try again."),
+}
+
+
+def error_body(status: int, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"status": status, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return body
+
+
+def _respond(status: int, message: str, fields: dict[str, Any] | None = None):
+    get_db().rollback()
+    if wants_json():
+        return jsonify(error_body(status, message, fields)), status
+    if request.method == "POST" and status in (400, 403, 409, 422) and request.referrer:
+        flash(message, "error")
+        for field, errors in (fields or {}).items():
+            for error in errors if isinstance(errors, list) else [errors]:
+                flash(f"{field}: {error}", "error")
+        return redirect(request.referrer)
+    return render_template("error.html", status=status, message=message, fields=fields or {}), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        message = translate(exc.message, exc.params)
+        fields = {exc.field: [message]} if exc.field else None
+        return _respond(exc.status, message, fields)
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError):
+        fields = translate_errors(exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages})
+        return _respond(400, translate(N_("Please check the highlighted fields.")), fields)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        return _domain(Conflict(N_("Someone else changed this session; reload and try again."), field="version"))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        if isinstance(exc, BadRequest) and getattr(exc, "description", "").startswith("The CSRF"):
+            message = translate(N_("This form has expired; reload the page and try again."))
+        else:
+            message = translate(HTTP_MESSAGES.get(status, N_("The request was not understood.")))
+        response = _respond(status, message)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _respond(500, translate(HTTP_MESSAGES[500]))

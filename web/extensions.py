@@ -1,0 +1,105 @@
+"""Flask extensions and the per-application Courtyard state."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+from flask import Flask, request
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_socketio import SocketIO
+from flask_wtf import CSRFProtect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import events
+from core.catalog import Catalog
+from core.db import session_scope
+from core.plugins import FailureTracker, notify
+from core.services import plugins as plugin_settings
+
+log = logging.getLogger("courtyard.web")
+
+babel = Babel()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+@dataclass
+class Courtyard:
+    """What one application instance holds: its database, plugins and their contributions."""
+
+    app: Flask
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    pm: pluggy.PluginManager
+    catalog: Catalog
+    failures: FailureTracker = field(default_factory=FailureTracker)
+    socketio: Any = None
+
+    def __post_init__(self) -> None:
+        events.install(self.sessionmaker, self.dispatch)
+
+    def dispatch(self, hook_name: str, community_id: int | None, kwargs: dict[str, Any]) -> None:
+        """Call a notification hook after commit; a failing plugin is counted and, after
+        repeated failures, blocked in that community with a notice to its admins."""
+        with session_scope(self.sessionmaker) as db:
+            enabled = plugin_settings.enabled_checker(db, community_id, self.pm)
+
+        def on_failure(plugin: str, exc: BaseException) -> None:
+            if community_id is not None and self.failures.failed(plugin, community_id):
+                self.block_plugin(community_id, plugin, f"{type(exc).__name__}: {exc}")
+
+        failed = notify(self.pm, hook_name, enabled=enabled, on_failure=on_failure, **kwargs)
+        for name in {i.plugin_name for i in getattr(self.pm.hook, hook_name).get_hookimpls()} - set(failed):
+            self.failures.succeeded(name, community_id)
+
+    def block_plugin(self, community_id: int, plugin: str, reason: str) -> None:
+        from core.i18n import N_
+        from core.models import Member
+        from core.models.member import Role
+        from core.services.notifications import notify as notify_members
+        from sqlalchemy import select
+        from core.models import RoleAssignment
+
+        log.error("blocking plugin %s in community %s after repeated failures: %s", plugin, community_id, reason)
+        with session_scope(self.sessionmaker) as db:
+            plugin_settings.block(db, community_id=community_id, name=plugin, reason=reason)
+            admins = db.scalars(select(Member).join(RoleAssignment).where(
+                Member.community_id == community_id, RoleAssignment.role == Role.ADMIN.value))
+            rows = notify_members(db, recipients=list(admins), kind="plugin_blocked",
+                                  message=N_("The plugin %(plugin)s failed repeatedly and was turned off."),
+                                  params={"plugin": plugin})
+            # the blocked plugin is not told about its own blocking
+            db.info.pop("courtyard_events", None)
+            del rows
+
+
+def make_socketio(app: Flask) -> SocketIO:
+    """A Socket.IO server for this app. Origins: the server's own (the default) plus
+    ``COURTYARD_ALLOWED_ORIGINS``; never ``*``."""
+    allowed = app.config["ALLOWED_ORIGINS"] or None
+    socketio = SocketIO(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        message_queue=app.config["MESSAGE_QUEUE"],
+        cors_allowed_origins=allowed,
+        ping_interval=10,
+        ping_timeout=20,
+        max_http_buffer_size=64 * 1024,
+    )
+    app.extensions["courtyard"].socketio = socketio
+    return socketio
+
+
+def current_courtyard() -> Courtyard:
+    from flask import current_app
+
+    return current_app.extensions["courtyard"]
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.is_json

@@ -1,0 +1,63 @@
+"""The OpenAPI 3 document at ``/api/openapi.json``, built with apispec from the same
+marshmallow schemas the API loads and dumps with, so it cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app, jsonify
+
+import core
+from web import schemas as s
+
+bp = Blueprint("openapi", __name__)
+
+_RULE_ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+
+
+def build_spec() -> dict[str, Any]:
+    from web.api import API_DOCS
+
+    spec = APISpec(title="Courtyard API", version=core.__version__, openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Consultation sessions, categories and members of resident councils."})
+    spec.components.schema("Error", schema=s.ErrorEnvelope)
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in current_app.url_map.iter_rules():
+        docs = API_DOCS.get(rule.endpoint)
+        if docs is None:
+            continue
+        path = _RULE_ARG.sub(r"{\1}", rule.rule)
+        params = [{"in": "path", "name": name, "required": True,
+                   "schema": {"type": "integer" if name.endswith("_id") else "string"}}
+                  for name in _RULE_ARG.findall(rule.rule)]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            op: dict[str, Any] = {"summary": docs["summary"], "parameters": list(params), "responses": {}}
+            if docs["query"] is not None:
+                op["parameters"].append({"in": "query", "schema": docs["query"]})
+            if docs["body"] is not None:
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": docs["body"]}}}
+            ok: dict[str, Any] = {"description": "OK"}
+            if docs["response"] is not None:
+                schema: Any = docs["response"]
+                if docs["many"]:
+                    schema = {"type": "array", "items": docs["response"]}
+                ok["content"] = {"application/json": {"schema": schema}}
+            op["responses"][str(docs["status"])] = ok
+            for code, text in (("400", "Invalid input; `fields` names each field at fault"),
+                               ("401", "Not signed in"), ("403", "Not allowed"), ("404", "Not found"),
+                               ("409", "Conflict")):
+                op["responses"][code] = {"description": text,
+                                         "content": {"application/json": {"schema": "Error"}}}
+            paths.setdefault(path, {})[method.lower()] = op
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/api/openapi.json")
+def openapi_json():
+    return jsonify(build_spec())
