@@ -84,6 +84,16 @@ def courtyard_register_socket_handlers(socketio: Any) -> None:
     """
 
 
+@hookspec
+def courtyard_register_commands(cli: Any) -> None:
+    """Contribute ``courtyard`` sub-commands.
+
+    :param cli: the ``courtyard`` click group; add commands with ``cli.add_command(...)``
+        or ``@cli.command()``. Commands build their app with ``web.create_app()`` only
+        when run.
+    """
+
+
 # -------------------------------------------------------------------------
 # One-answer hooks
 # -------------------------------------------------------------------------

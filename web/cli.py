@@ -27,7 +27,38 @@ def database_url() -> str:
     return load_config({"SECRET_KEY": "cli"})["DATABASE_URL"]
 
 
-@click.group()
+class CourtyardGroup(click.Group):
+    """The ``courtyard`` group; plugins add commands through ``courtyard_register_commands``,
+    loaded the first time a command is looked up (nothing happens at import)."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from core.plugins import make_plugin_manager
+
+        try:
+            pm = make_plugin_manager()
+        except Exception as exc:  # a broken install must not take the CLI down
+            click.echo(f"warning: plugins not loaded: {exc}", err=True)
+            return
+        pm.hook.courtyard_register_commands(cli=self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        found = super().get_command(ctx, name)
+        if found is None:
+            self._load_plugin_commands()
+            found = super().get_command(ctx, name)
+        return found
+
+
+@click.group(cls=CourtyardGroup)
 def main() -> None:
     """Courtyard: deliberation and voting for resident councils."""
 
