@@ -28,6 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 
 
+def pytest_configure(config: Any) -> None:
+    from core.services.auth import use_cheap_hashing
+
+    use_cheap_hashing()
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel import Locale
 from flask import Flask, g, request
 from flask_babel import gettext
 from flask_login import current_user
@@ -48,6 +49,27 @@ MARSHMALLOW_MESSAGES = (
 )
 
 
+class CatalogLocale(Locale):
+    """Babel parses ``zh_CN`` as ``zh_Hans_CN``, and gettext would then look for a
+    ``zh_Hans_CN`` catalogue. This locale keeps Babel's data but names itself by its
+    catalogue directory, so ``web/translations/zh_CN`` is found."""
+
+    catalog_name: str | None = None
+
+    def __str__(self) -> str:
+        return self.catalog_name or super().__str__()
+
+    @classmethod
+    def named(cls, catalog_name: str) -> "CatalogLocale":
+        parsed = Locale.parse(catalog_name)
+        obj = cls(parsed.language, territory=parsed.territory, script=parsed.script)
+        obj.catalog_name = catalog_name
+        return obj
+
+
+_LOCALE_OBJECTS = {name: CatalogLocale.named(name) for name in ("zh_CN", "en")}
+
+
 class Msg(str):
     """A message id with parameters, translated when shown (a ``str`` so marshmallow keeps it)."""
 
@@ -80,7 +102,11 @@ def translate_errors(messages: Any) -> Any:
     return translate(messages)
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
+    return _LOCALE_OBJECTS[select_locale_name()]
+
+
+def select_locale_name() -> str:
     member = current_user if getattr(current_user, "is_authenticated", False) else None
     if member is not None and getattr(member, "locale", None) in LOCALES:
         return member.locale

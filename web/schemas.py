@@ -15,6 +15,8 @@ class TLength(validate.Length):
     """``Length`` whose message is translated at the edge."""
 
     def _format_error(self, value: Any, message: str) -> str:  # type: ignore[override]
+        if self.error is None and self.max is not None and self.equal is None and len(value) > self.max:
+            message = self.message_max  # "too long" says more than "between 1 and 200"
         return Msg(self.error or message, min=self.min, max=self.max, equal=self.equal)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, make_response, redirect, render_template, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import get_locale
 from sqlalchemy import select
 
 from core.db import utcnow
@@ -48,7 +48,19 @@ ROLE_LABELS = {
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"current_member": current_member(), "status_labels": STATUS_LABELS, "role_labels": ROLE_LABELS,
-            "when": lambda dt: format_datetime(dt, "medium") if dt else ""}
+            "when": when}
+
+
+def when(dt: datetime | None) -> str:
+    """A date and time the way people say it: "11月26日周四 14:00" / "Thu, Nov 26, 14:00"."""
+    if dt is None:
+        return ""
+    from babel.dates import format_skeleton
+    from flask_babel import to_user_timezone
+
+    local = to_user_timezone(dt)
+    locale = get_locale()
+    return f"{format_skeleton('MMMEd', local, locale=locale)} {format_skeleton('Hm', local, locale=locale)}"
 
 
 @bp.url_value_preprocessor

@@ -1,0 +1,62 @@
+# Two commands: `make run` serves the demo, `make test` runs every test.
+# Both set up everything first: the virtual environment, the Python packages, the
+# socket.io browser client from npm, the compiled translations.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 5000
+EXAMPLE := examples/courtyard-plugin-volunteer-points
+VENDOR := web/static/vendor/socket.io.min.js
+SOURCES_I18N := $(shell find core web plugins -name '*.py' -o -name '*.html' 2>/dev/null)
+
+.PHONY: setup run test test-fast demo-json translations extract-messages browser clean
+
+setup: $(VENV)/.installed $(VENDOR) translations
+
+$(VENV)/.installed: pyproject.toml $(wildcard $(EXAMPLE)/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[test]"
+	if [ -d $(EXAMPLE) ]; then $(PIP) install --quiet -e $(EXAMPLE); fi
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENDOR): node_modules/.installed
+	mkdir -p $(dir $@)
+	cp node_modules/socket.io-client/dist/socket.io.min.js $@
+
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d web/translations -D messages --statistics
+
+# Refresh the catalogues after changing user-visible strings, then translate the new ones.
+extract-messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k lazy_gettext -k _l --no-location --sort-output \
+	  --ignore-dirs=".* _* node_modules examples tests bench docs instance" -o web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations -D messages --no-fuzzy-matching
+
+# The end-to-end tests drive Debian's chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: apt-get install chromium (browser tests will be skipped)"; fi; }
+
+run: setup
+	mkdir -p instance
+	$(VENV)/bin/courtyard db upgrade
+	$(VENV)/bin/courtyard demo --base-url http://$(HOST):$(PORT)
+	@echo
+	@echo "Courtyard demo: http://$(HOST):$(PORT)/"
+	$(VENV)/bin/courtyard serve --host $(HOST) --port $(PORT)
+
+test: setup browser
+	$(PY) -m pytest
+	if [ -d $(EXAMPLE)/tests ]; then $(PY) -m pytest $(EXAMPLE)/tests; fi
+
+clean:
+	rm -rf $(VENV) node_modules web/static/vendor
