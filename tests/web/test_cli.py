@@ -79,3 +79,17 @@ def test_core_never_imports_the_web_layer():
                 names = [node.module]
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in forbidden]
     assert offenders == []
+
+
+def test_courtyard_tally_command(tmp_path):
+    ballots = tmp_path / "ballots.json"
+    ballots.write_text(json.dumps({"options": ["修路", "装路灯", "建广场"],
+                                   "ballots": [["修路", "装路灯"], ["装路灯"], ["建广场", "修路"], ["修路"]],
+                                   "counts": [3, 2, 2, 1]}, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(main, ["tally", "--method", "irv", str(ballots)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["winners"] == ["修路"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"options": ["a"], "ballots": [["b"]]}')
+    result = CliRunner().invoke(main, ["tally", "--method", "irv", str(bad)])
+    assert result.exit_code == 2 and "ballots[0]" in result.output
