@@ -30,8 +30,9 @@ API_DOCS: dict[str, dict[str, Any]] = {}
 def doc(summary: str, *, body: type | None = None, response: type | None = None, many: bool = False,
         status: int = 200, query: type | None = None) -> Callable:
     def decorate(fn: Callable) -> Callable:
-        API_DOCS[f"{bp.name}.{fn.__name__}"] = dict(summary=summary, body=body, response=response, many=many,
-                                                   status=status, query=query)
+        entry = dict(summary=summary, body=body, response=response, many=many, status=status, query=query)
+        API_DOCS[f"{bp.name}.{fn.__name__}"] = entry
+        fn._api_doc = entry  # found by endpoint on any blueprint (plugins use @doc too)
         return fn
 
     return decorate

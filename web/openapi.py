@@ -18,16 +18,29 @@ bp = Blueprint("openapi", __name__)
 _RULE_ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
+def schema_name(schema: Any) -> str:
+    """``SessionInSchema`` → ``SessionIn``; a plugin's schema is prefixed with its plugin
+    (``issues.MemberBrief``) so two plugins never collide."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    module = cls.__module__
+    if module.startswith("plugins."):
+        name = f"{module.split('.')[1]}.{name}"
+    elif not module.startswith(("web.", "core.")):
+        name = f"{module.split('.')[0]}.{name}"
+    return name
+
+
 def build_spec() -> dict[str, Any]:
     from web.api import API_DOCS
 
     spec = APISpec(title="Courtyard API", version=core.__version__, openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
+                   plugins=[MarshmallowPlugin(schema_name_resolver=schema_name)],
                    info={"description": "Consultation sessions, categories and members of resident councils."})
     spec.components.schema("Error", schema=s.ErrorEnvelope)
     paths: dict[str, dict[str, Any]] = {}
     for rule in current_app.url_map.iter_rules():
-        docs = API_DOCS.get(rule.endpoint)
+        docs = API_DOCS.get(rule.endpoint) or getattr(current_app.view_functions.get(rule.endpoint), "_api_doc", None)
         if docs is None:
             continue
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
