@@ -8,7 +8,7 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 import pluggy
 
 from core.plugins import collect
-from core.registry import Category, SessionFormat, TallyMethod
+from core.registry import Category, NavLink, SessionFormat, TallyMethod
 
 T = TypeVar("T")
 
@@ -45,6 +45,7 @@ class Catalog:
         self.formats: Contributions[SessionFormat] = Contributions()
         self.categories: Contributions[Category] = Contributions()
         self.tally_methods: Contributions[TallyMethod] = Contributions()
+        self.nav_links: Contributions[NavLink] = Contributions()
         self.reload()
 
     def reload(self) -> None:
@@ -52,6 +53,7 @@ class Catalog:
             (self.formats, "courtyard_register_formats"),
             (self.categories, "courtyard_register_categories"),
             (self.tally_methods, "courtyard_register_tally_methods"),
+            (self.nav_links, "courtyard_register_nav_links"),
         ):
             target.items.clear()
             for plugin, obj in collect(self.pm, hook):

@@ -7,8 +7,10 @@ time: a test builds its own manager with ``entrypoints=False``.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -31,6 +33,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "plugins.tally",
     "plugins.host_rotation",
     "plugins.discussion",
+    "plugins.issues",
+    "plugins.voting",
 )
 
 
@@ -111,7 +115,10 @@ def hooks_implemented(pm: pluggy.PluginManager, name: str) -> list[str]:
 def collect(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Any]]:
     """Call a ``courtyard_register_*`` hook implementation by implementation and return
     ``(plugin_name, obj)`` for every object registered, so contributions can be enabled
-    per community. A plugin whose registration raises is logged and skipped.
+    per community. A plugin whose registration raises is logged, recorded in
+    ``pm.load_failures`` (``courtyard plugins list`` and the admin page show it) and
+    skipped. Implementations of a deprecated hook that ``hook_name`` replaced
+    (:data:`DEPRECATED_HOOKS`) are forwarded after the current ones.
     """
     out: list[tuple[str, Any]] = []
     caller = getattr(pm.hook, hook_name)
@@ -123,9 +130,84 @@ def collect(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Any]]:
 
         try:
             impl.function(register=register)
-        except Exception:
+        except Exception as exc:
             log.exception("plugin %s failed in %s", name, hook_name)
+            _record_failure(pm, name, f"{hook_name}: {type(exc).__name__}: {exc}")
+    for old_name, deprecated in DEPRECATED_HOOKS.items():
+        if deprecated.replaced_by != hook_name or not hasattr(pm.hook, old_name):
+            continue
+        for impl in reversed(getattr(pm.hook, old_name).get_hookimpls()):
+            name = impl.plugin_name
+            try:
+                deprecated.forward(impl.function(), lambda obj, *a, _name=name, **kw: out.append(
+                    (_name, (obj, a, kw) if (a or kw) else obj)))
+            except Exception as exc:
+                log.exception("plugin %s failed in %s", name, old_name)
+                _record_failure(pm, name, f"{old_name}: {type(exc).__name__}: {exc}")
     return out
+
+
+def _record_failure(pm: pluggy.PluginManager, name: str, error: str) -> None:
+    failures = getattr(pm, "load_failures", None)
+    if failures is not None and not any(f.name == name and f.error == error for f in failures):
+        failures.append(PluginFailure(name, error))
+
+
+# -------------------------------------------------------------------------
+# Hook stability: deprecated hooks and the pinned public signatures
+# -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeprecatedHook:
+    """A hook kept working for one release after it was replaced.
+
+    Its spec in :mod:`core.hookspecs` carries ``warn_on_impl=DeprecationWarning(...)``, so
+    pluggy warns when a plugin implementing it is registered; :func:`collect` calls its
+    implementations and hands each answer to ``forward(answer, register)``, which
+    registers the objects through the replacing hook's ``register`` callback.
+    """
+
+    replaced_by: str
+    deprecated_in: int
+    removed_in: int
+    forward: Callable[[Any, Callable[..., None]], None]
+
+
+def _forward_blueprints(answer: Any, register: Callable[..., None]) -> None:
+    for blueprint in answer or ():
+        register(blueprint)
+
+
+#: old hook name → how it is forwarded. Keep an entry for one hook API version.
+DEPRECATED_HOOKS: dict[str, DeprecatedHook] = {
+    "courtyard_blueprints": DeprecatedHook(
+        replaced_by="courtyard_register_blueprints", deprecated_in=1, removed_in=2, forward=_forward_blueprints),
+}
+
+
+def hook_signatures(pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
+    """Every public hook spec: argument names, ``firstresult`` and whether it is
+    deprecated, keyed by hook name. ``tests/plugins/hook_signatures.json`` pins this;
+    regenerate it with ``courtyard plugins pin-hooks`` after a deliberate change."""
+    if pm is None:
+        pm = pluggy.PluginManager("courtyard")
+        pm.add_hookspecs(hookspecs)
+    out: dict[str, Any] = {}
+    for name in sorted(dir(pm.hook)):
+        if not name.startswith("courtyard_"):
+            continue
+        caller = getattr(pm.hook, name)
+        spec = getattr(caller, "spec", None)
+        if spec is None:
+            continue
+        out[name] = {
+            "args": list(spec.argnames),
+            "firstresult": bool(spec.opts.get("firstresult")),
+            "historic": bool(spec.opts.get("historic")),
+            "deprecated": spec.opts.get("warn_on_impl") is not None,
+        }
+    return {"hook_api_version": hookspecs.HOOK_API_VERSION, "hooks": out}
 
 
 @dataclass
@@ -145,17 +227,50 @@ class FailureTracker:
         self.counts.pop((plugin, community), None)
 
 
+class HookTimeout(TimeoutError):
+    """A plugin did not return from a notification hook within its time budget."""
+
+
+def _call(function: Callable[..., Any], args: dict[str, Any], timeout: float | None, label: str) -> None:
+    """Call ``function(**args)``; with a ``timeout``, in a worker thread that carries the
+    caller's context variables (Flask's application context), giving up after
+    ``timeout`` seconds. A plugin that hangs keeps its (daemon) thread; the caller goes on."""
+    if timeout is None:
+        function(**args)
+        return
+    ctx = contextvars.copy_context()
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            ctx.run(function, **args)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["exc"] = exc
+
+    worker = threading.Thread(target=run, name=f"courtyard-hook:{label}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise HookTimeout(f"no answer within {timeout:g}s")
+    if "exc" in outcome:
+        raise outcome["exc"]
+
+
 def notify(
     pm: pluggy.PluginManager,
     hook_name: str,
     *,
     enabled: Callable[[str], bool] = lambda name: True,
     on_failure: Callable[[str, BaseException], None] | None = None,
+    timeout: float | None = None,
+    trusted: Callable[[str], bool] = lambda name: False,
     **kwargs: Any,
 ) -> list[str]:
     """Call a notification hook one implementation at a time. An implementation that
-    raises is logged with its plugin's name and reported to ``on_failure``; the others
-    still run. Returns the names of the plugins that failed.
+    raises — or, with ``timeout`` seconds given, does not return in time — is logged with
+    its plugin's name and reported to ``on_failure``; the others still run. ``trusted``
+    plugins (the built-ins) are called inline, without the thread a time budget needs.
+    Returns the names of the plugins that failed.
     """
     failed: list[str] = []
     caller = getattr(pm.hook, hook_name)
@@ -165,7 +280,13 @@ def notify(
         args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
         started = time.monotonic()
         try:
-            impl.function(**args)
+            budget = None if trusted(impl.plugin_name) else timeout
+            _call(impl.function, args, budget, f"{impl.plugin_name}.{hook_name}")
+        except HookTimeout as exc:
+            log.error("plugin %s did not answer %s within %gs; moving on", impl.plugin_name, hook_name, timeout)
+            failed.append(impl.plugin_name)
+            if on_failure is not None:
+                on_failure(impl.plugin_name, exc)
         except Exception as exc:
             log.exception("plugin %s raised in %s", impl.plugin_name, hook_name)
             failed.append(impl.plugin_name)

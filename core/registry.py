@@ -90,3 +90,19 @@ class TallyMethod:
 
     def name(self, locale: str) -> str:
         return pick_name(self.names, locale)
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link on a community's page to what a plugin offers (its issues list, the
+    courtyard rota, a points ledger). ``endpoint`` is a Flask endpoint that takes the
+    community's ``slug``; the link shows only where the plugin is enabled."""
+
+    key: str
+    names: Mapping[str, str]
+    endpoint: str
+    #: lower comes first
+    order: int = 100
+
+    def name(self, locale: str) -> str:
+        return pick_name(self.names, locale)

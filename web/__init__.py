@@ -31,8 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Base.metadata.create_all(engine)
     pm = make_plugin_manager(entrypoints=app.config["PLUGIN_ENTRYPOINTS"], blocked=app.config["BLOCKED_PLUGINS"])
     extra = app.config.get("EXTRA_PLUGINS") or ()
-    for plugin in extra:  # one-off plugins in tests
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    for plugin in extra:  # one-off plugins in tests; ``(name, plugin)`` names one explicitly
+        if isinstance(plugin, tuple):
+            name, plugin = plugin
+        else:
+            name = getattr(plugin, "plugin_name", None) or getattr(plugin, "__name__", None) or type(plugin).__name__
         pm.register(plugin, name=getattr(plugin, "plugin_name", name))
         if getattr(plugin, "builtin", False):
             pm.builtin_names.add(getattr(plugin, "plugin_name", name))
@@ -58,9 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
 
-    def register_blueprint(blueprint: Any, url_prefix: str | None = None) -> None:
-        app.register_blueprint(blueprint, url_prefix=url_prefix)
+    from web import plugin_web
 
-    pm.hook.courtyard_register_blueprints(register=register_blueprint)
+    plugin_web.init_app(app, pm)
     pm.hook.courtyard_register_socket_handlers(socketio=socketio)
     return app

@@ -69,16 +69,37 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
-def db_upgrade(revision: str) -> None:
-    """Apply the migrations (creating the SQLite file under instance/ if needed)."""
+@click.option("--revision", default="head", show_default=True, help="Courtyard's own revision.")
+@click.option("--core-only", is_flag=True, help="Skip the plugins' chains.")
+def db_upgrade(revision: str, core_only: bool) -> None:
+    """Apply the migrations (creating the SQLite file under instance/ if needed):
+    Courtyard's chain, then each installed plugin's chain on its own version table."""
     from alembic import command
 
     url = database_url()
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), revision)
+    if core_only:
+        command.upgrade(alembic_config(url), revision)
+    else:
+        from web.plugin_migrations import upgrade
+
+        upgrade(url, core_revision=revision, echo=click.echo)
     click.echo(f"database at {revision}: {_redact(url)}")
+
+
+@db.command("downgrade-plugin")
+@click.argument("plugin")
+@click.argument("revision", default="base")
+def db_downgrade_plugin(plugin: str, revision: str) -> None:
+    """Undo PLUGIN's migrations down to REVISION (default ``base``: drop its tables)."""
+    from web.plugin_migrations import downgrade_plugin
+
+    try:
+        downgrade_plugin(database_url(), plugin, revision)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"plugin {plugin}: at {revision}")
 
 
 @db.command("downgrade")
@@ -180,6 +201,47 @@ def plugins_list(as_json: bool) -> None:
             click.echo(f"    error: {row['error']}")
         else:
             click.echo(f"    hooks: {', '.join(row['hooks'])}")
+
+
+@plugins.command("pin-hooks")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=ROOT / "tests" / "plugins" / "hook_signatures.json", show_default=True)
+@click.option("--check", is_flag=True, help="Only compare; exit 1 when the pinned signatures differ.")
+def plugins_pin_hooks(output: Path, check: bool) -> None:
+    """Pin every public hook's name, argument names and call mode (after a deliberate
+    change to core/hookspecs.py; the test suite fails on an accidental one)."""
+    from core.plugins import hook_signatures
+
+    current = json.dumps(hook_signatures(), indent=2, sort_keys=True) + "\n"
+    if check:
+        pinned = output.read_text() if output.exists() else ""
+        if pinned != current:
+            raise click.ClickException(f"hook signatures differ from {output}; run `courtyard plugins pin-hooks`")
+        click.echo("hook signatures match")
+        return
+    output.write_text(current)
+    click.echo(f"pinned {len(json.loads(current)['hooks'])} hooks in {output}")
+
+
+@main.group()
+def plugin() -> None:
+    """Write a plugin."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to create courtyard-plugin-NAME/.")
+def plugin_new(name: str, directory: Path) -> None:
+    """Scaffold a plugin distribution ``courtyard-plugin-NAME`` (package ``courtyard_NAME``)."""
+    from web.plugin_template import generate
+
+    try:
+        target = generate(name, directory)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {target}")
+    click.echo(f"next: pip install -e {target} && pytest {target}/tests")
 
 
 def _core_version() -> str:

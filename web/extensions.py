@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from flask import Flask, request
+from flask import Flask, has_app_context, request
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_socketio import SocketIO
@@ -39,21 +40,34 @@ class Courtyard:
     catalog: Catalog
     failures: FailureTracker = field(default_factory=FailureTracker)
     socketio: Any = None
+    #: blueprint name → the plugin that contributed it (routes gated per community)
+    blueprint_owners: dict[str, str] = field(default_factory=dict)
+    #: gettext domain → flask_babel.Domain, from ``courtyard_register_translations``
+    translation_domains: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         events.install(self.sessionmaker, self.dispatch)
 
     def dispatch(self, hook_name: str, community_id: int | None, kwargs: dict[str, Any]) -> None:
         """Call a notification hook after commit; a failing plugin is counted and, after
-        repeated failures, blocked in that community with a notice to its admins."""
+        repeated failures, blocked in that community with a notice to its admins.
+
+        Each community plugin's implementation gets ``PLUGIN_HOOK_TIMEOUT`` seconds
+        (default 5; ``None`` calls it inline; built-ins are always called inline): one
+        that hangs is logged and counted as a failure, and the request or live event
+        that triggered it goes on."""
         with session_scope(self.sessionmaker) as db:
             enabled = plugin_settings.enabled_checker(db, community_id, self.pm)
 
         def on_failure(plugin: str, exc: BaseException) -> None:
             if community_id is not None and self.failures.failed(plugin, community_id):
                 self.block_plugin(community_id, plugin, f"{type(exc).__name__}: {exc}")
+                self.failures.succeeded(plugin, community_id)  # a re-enabled plugin starts afresh
 
-        failed = notify(self.pm, hook_name, enabled=enabled, on_failure=on_failure, **kwargs)
+        timeout = self.app.config.get("PLUGIN_HOOK_TIMEOUT", 5.0)
+        with nullcontext() if has_app_context() else self.app.app_context():
+            failed = notify(self.pm, hook_name, enabled=enabled, on_failure=on_failure, timeout=timeout,
+                            trusted=getattr(self.pm, "is_builtin", lambda name: False), **kwargs)
         for name in {i.plugin_name for i in getattr(self.pm.hook, hook_name).get_hookimpls()} - set(failed):
             self.failures.succeeded(name, community_id)
 

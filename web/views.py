@@ -75,6 +75,18 @@ def _formats_by_key() -> dict[str, Any]:
     return {f.key: f for f in (cy.catalog.formats.all(enabled) if enabled else cy.catalog.formats.all())}
 
 
+def _nav_links() -> list[tuple[str, str]]:
+    """(label, url) of the plugin pages enabled in this community, in their order."""
+    from flask import current_app
+
+    cy = current_courtyard()
+    enabled = plugins_service.enabled_checker(get_db(), g.community.id, cy.pm)
+    locale = str(get_locale())
+    links = sorted(cy.catalog.nav_links.all(enabled), key=lambda link: (link.order, link.key))
+    return [(link.name(locale), url_for(link.endpoint, slug=g.community.slug)) for link in links
+            if link.endpoint in current_app.view_functions]
+
+
 @bp.get("/healthz")
 def healthz():
     get_db().execute(select(1))
@@ -105,7 +117,7 @@ def community(slug: str):
     me = current_member()
     return render_template(
         "community.html", community=g.community, sessions=upcoming, formats=_formats_by_key(),
-        categories=categories, category=category,
+        categories=categories, category=category, links=_nav_links(),
         can_organise=has_role(db, me, sessions_service.ORGANISER_ROLES, community_id=g.community.id),
         is_staff=has_role(db, me, STAFF_ROLES, community_id=g.community.id),
         looks_after=has_role(db, me, PLACE_HEAD_ROLES | STAFF_ROLES, community_id=g.community.id)

@@ -22,3 +22,43 @@ __all__ = [
     "SessionStatus",
     "SignInToken",
 ]
+from core.models.live import FloorRequest, LiveConnection, LiveEvent, LiveMessage, LiveRoom, Participant  # noqa: E402
+
+__all__ += ["FloorRequest", "LiveConnection", "LiveEvent", "LiveMessage", "LiveRoom", "Participant"]
+from core.models.issue import (  # noqa: E402
+    Issue,
+    IssueEvent,
+    IssuePhoto,
+    IssueRating,
+    IssueStatus,
+    IssueSupport,
+    OutsideBody,
+)
+
+__all__ += ["Issue", "IssueEvent", "IssuePhoto", "IssueRating", "IssueStatus", "IssueSupport", "OutsideBody"]
+from core.models.rotation import (  # noqa: E402
+    ApplicationDate,
+    CalendarToken,
+    HostApplication,
+    PlannedSlot,
+    ReminderSent,
+    RotationSeries,
+    SeatReservation,
+)
+
+__all__ += ["ApplicationDate", "CalendarToken", "HostApplication", "PlannedSlot", "ReminderSent", "RotationSeries",
+            "SeatReservation"]
+from core.models.vote import (  # noqa: E402
+    AnonymousBallot,
+    Ballot,
+    BallotLogEntry,
+    Motion,
+    MotionResult,
+    MotionStatus,
+    MotionVoter,
+    Participation,
+    Representative,
+)
+
+__all__ += ["AnonymousBallot", "Ballot", "BallotLogEntry", "Motion", "MotionResult", "MotionStatus", "MotionVoter",
+            "Participation", "Representative"]

@@ -134,3 +134,13 @@ def test_admin_turns_a_builtin_plugin_off_for_one_community(app, client, world):
 def test_unexpected_pages_are_clear(client):
     r = client.get("/c/nowhere")
     assert r.status_code == 404 and "没有这个社区" in r.get_data(as_text=True)
+
+
+def test_plugin_pages_are_linked_from_the_community_page_where_enabled(app, client, world):
+    page = client.get("/c/renfu").get_data(as_text=True)
+    assert "民情诉求" in page and "海棠小院排班" in page
+    world.login(client, "admin")
+    client.post("/c/renfu/admin/plugins", data={"plugin": "issues", "enabled": "0",
+                                                "csrf_token": csrf_from(client.get("/c/renfu/admin/plugins"))})
+    page = client.get("/c/renfu").get_data(as_text=True)
+    assert "民情诉求" not in page and "海棠小院排班" in page

@@ -1,0 +1,643 @@
+"""Live sessions: joining, presence, the discussion, the golden microphone, host
+controls, the event log with per-session sequence numbers, and the minutes.
+
+Every change is stored as a :class:`~core.models.LiveEvent` whose ``seq`` comes from the
+session's :class:`~core.models.LiveRoom` row, bumped with ``UPDATE … RETURNING`` in the
+same transaction: the row lock (PostgreSQL) or the write lock (SQLite) serialises writers
+of one session, so sequence numbers are gap-free and unique across threads and
+processes. ``client_key`` is unique per session, so a retried emit finds the event its
+first attempt stored instead of storing a second one.
+
+Services flush; the caller commits, then broadcasts the returned events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import events
+from core.db import utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.i18n import N_
+from core.models import ConsultationSession, Member
+from core.models.live import FloorRequest, LiveConnection, LiveEvent, LiveMessage, LiveRoom, Participant
+from core.models.member import Role
+from core.models.session import SessionStatus
+from core.services import sessions as sessions_service
+from core.services.access import has_role
+
+log = logging.getLogger("courtyard.live")
+
+MAX_MESSAGE_LENGTH = 1000
+MAX_PIN_LENGTH = 500
+MAX_REASON_LENGTH = 300
+MAX_NAME_LENGTH = 40
+MAX_SPEAKING_SECONDS = 3600
+#: per participant: at most this many messages in the window
+MESSAGE_BURST = 5
+MESSAGE_WINDOW = timedelta(seconds=10)
+#: a reconnecting client that missed more than this gets a fresh snapshot instead
+MAX_REPLAY = 500
+
+HOST, DEPARTMENT, RESIDENT, GUEST = "host", "department", "resident", "guest"
+
+
+class TooFast(Invalid):
+    """Too many messages in a short time."""
+
+    status = 429
+    default_message = N_("You are sending messages too quickly; wait a moment.")
+
+
+@dataclass
+class Joined:
+    participant: Participant
+    guest_token: str | None
+    event: LiveEvent | None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def brief(p: Participant) -> dict[str, Any]:
+    return {"id": p.id, "name": p.display_name, "role": p.role}
+
+
+def room_role(db: Session, member: Member, session: ConsultationSession) -> str:
+    if sessions_service.can_run(db, member, session):
+        return HOST
+    if has_role(db, member, {Role.DEPARTMENT}, community_id=session.community_id):
+        return DEPARTMENT
+    return RESIDENT
+
+
+def is_host(p: Participant) -> bool:
+    return p.role == HOST
+
+
+def require_host(p: Participant) -> None:
+    if not is_host(p):
+        raise Forbidden(N_("Only the host or a moderator can do this."))
+
+
+# ---------------------------------------------------------------------------
+# the event log
+
+
+def get_room(db: Session, session_id: int) -> LiveRoom:
+    room = db.get(LiveRoom, session_id)
+    if room is None:
+        try:
+            with db.begin_nested():
+                room = LiveRoom(session_id=session_id, last_seq=0)
+                db.add(room)
+                db.flush()
+        except IntegrityError:  # another writer created it first
+            room = db.get(LiveRoom, session_id)
+            assert room is not None
+    return room
+
+
+def _next_seq(db: Session, session_id: int) -> int:
+    seq = db.execute(update(LiveRoom).where(LiveRoom.session_id == session_id)
+                     .values(last_seq=LiveRoom.last_seq + 1).returning(LiveRoom.last_seq)
+                     .execution_options(synchronize_session=False)).scalar()
+    if seq is None:
+        get_room(db, session_id)
+        return _next_seq(db, session_id)
+    room = db.get(LiveRoom, session_id)
+    if room is not None:
+        db.expire(room, ["last_seq"])
+    return seq
+
+
+def append_event(db: Session, *, session_id: int, kind: str, payload: dict[str, Any],
+                 participant: Participant | None = None, client_key: str | None = None,
+                 now: datetime | None = None) -> LiveEvent:
+    """Store one event with the next sequence number of its session."""
+    seq = _next_seq(db, session_id)
+    event = LiveEvent(session_id=session_id, seq=seq, kind=kind, payload=payload,
+                      participant_id=participant.id if participant else None, client_key=client_key,
+                      created_at=now or utcnow())
+    db.add(event)
+    db.flush()
+    return event
+
+
+def client_key(participant: Participant, client_id: str) -> str:
+    return f"{participant.id}:{client_id}"
+
+
+def find_event(db: Session, *, session_id: int, key: str) -> LiveEvent | None:
+    """The event a previous attempt of the same client emit stored, if any."""
+    return db.scalar(select(LiveEvent).where(LiveEvent.session_id == session_id, LiveEvent.client_key == key))
+
+
+def events_since(db: Session, *, session_id: int, after: int, limit: int = MAX_REPLAY) -> list[LiveEvent]:
+    """Events after ``after`` in order (at most ``limit``); :func:`event_dict` with
+    :func:`hidden_message_ids` leaves out the bodies of hidden messages for non-hosts."""
+    rows = list(db.scalars(select(LiveEvent).where(LiveEvent.session_id == session_id, LiveEvent.seq > after)
+                           .order_by(LiveEvent.seq).limit(limit)))
+    return rows
+
+
+def last_seq(db: Session, session_id: int) -> int:
+    room = db.get(LiveRoom, session_id)
+    return room.last_seq if room else 0
+
+
+def event_dict(event: LiveEvent, *, viewer: Participant | None = None,
+               hidden_ids: set[int] | None = None) -> dict[str, Any]:
+    payload = event.payload
+    if (event.kind == "message" and hidden_ids and payload.get("id") in hidden_ids
+            and not (viewer is not None and is_host(viewer))):
+        payload = {**payload, "body": "", "hidden": True}
+    return {"seq": event.seq, "kind": event.kind, "data": payload, "at": event.created_at.isoformat()}
+
+
+def hidden_message_ids(db: Session, session_id: int) -> set[int]:
+    return set(db.scalars(select(LiveMessage.id).where(LiveMessage.session_id == session_id,
+                                                       LiveMessage.hidden_at.is_not(None))))
+
+
+# ---------------------------------------------------------------------------
+# joining and presence
+
+
+def context(db: Session, *, session_id: int, participant_id: int) -> tuple[ConsultationSession, Participant]:
+    session = sessions_service.get_session(db, session_id)
+    participant = db.get(Participant, participant_id)
+    if participant is None or participant.session_id != session.id:
+        raise Forbidden(N_("Join the session first."))
+    return session, participant
+
+
+def join(db: Session, *, session: ConsultationSession, member: Member | None, sid: str,
+         guest_name: str | None = None, guest_token: str | None = None, now: datetime | None = None) -> Joined:
+    """Join ``session`` as ``member``, or as a guest (a returning guest brings their token).
+    Records attendance and presence; returns the participant and, for a new guest, the
+    token to keep."""
+    now = now or utcnow()
+    if session.status not in (SessionStatus.SCHEDULED.value, SessionStatus.LIVE.value):
+        raise NotFound(N_("No open session has this code."), field="code")
+    new_token = None
+    if member is not None:
+        if member.community_id != session.community_id or not member.active:
+            if not session.allow_guests:
+                raise Forbidden(N_("Only members of this community can join this session."))
+            member = None
+    participant: Participant | None = None
+    if member is not None:
+        role = room_role(db, member, session)
+        participant = db.scalar(select(Participant).where(Participant.session_id == session.id,
+                                                          Participant.member_id == member.id))
+        if participant is None:
+            participant = Participant(session_id=session.id, member_id=member.id, display_name=member.display_name,
+                                      role=role, first_seen=now, last_seen=now)
+            db.add(participant)
+            try:
+                with db.begin_nested():
+                    db.flush()
+            except IntegrityError:  # the same member joined from two phones at once
+                participant = db.scalar(select(Participant).where(Participant.session_id == session.id,
+                                                                  Participant.member_id == member.id))
+                assert participant is not None
+        participant.role = role
+    else:
+        if guest_token:
+            participant = db.scalar(select(Participant).where(Participant.guest_token_hash == _hash(guest_token)))
+            if participant is not None and participant.session_id != session.id:
+                participant = None
+        if participant is None:
+            if not session.allow_guests:
+                raise Forbidden(N_("Please sign in to join this session."))
+            name = (guest_name or "").strip()
+            if not name:
+                raise Invalid(N_("Tell us your name to join as a guest."), field="guest_name")
+            if len(name) > MAX_NAME_LENGTH:
+                raise Invalid(N_("Use at most %(max)s characters."), field="guest_name", max=MAX_NAME_LENGTH)
+            new_token = secrets.token_urlsafe(24)
+            participant = Participant(session_id=session.id, member_id=None, display_name=name, role=GUEST,
+                                      guest_token_hash=_hash(new_token), first_seen=now, last_seen=now)
+            db.add(participant)
+            db.flush()
+    participant.last_seen = now
+    was_online = _is_online(db, participant.id)
+    existing = db.get(LiveConnection, sid)
+    if existing is None:
+        db.add(LiveConnection(sid=sid, session_id=session.id, participant_id=participant.id, connected_at=now))
+    db.flush()
+    event = None
+    if not was_online:
+        event = append_event(db, session_id=session.id, kind="presence", now=now, participant=participant,
+                             payload={"participant": brief(participant), "online": True,
+                                      "count": online_count(db, session.id)})
+    return Joined(participant, new_token, event)
+
+
+def _is_online(db: Session, participant_id: int) -> bool:
+    return db.scalar(select(func.count()).select_from(LiveConnection)
+                     .where(LiveConnection.participant_id == participant_id)) > 0
+
+
+def online_count(db: Session, session_id: int) -> int:
+    return db.scalar(select(func.count(func.distinct(LiveConnection.participant_id)))
+                     .where(LiveConnection.session_id == session_id)) or 0
+
+
+def online(db: Session, session_id: int) -> list[Participant]:
+    ids = select(LiveConnection.participant_id).where(LiveConnection.session_id == session_id)
+    return list(db.scalars(select(Participant).where(Participant.id.in_(ids)).order_by(Participant.display_name)))
+
+
+def leave(db: Session, *, sid: str, now: datetime | None = None) -> LiveEvent | None:
+    """A connection closed; when it was the participant's last, everyone is told."""
+    now = now or utcnow()
+    conn = db.get(LiveConnection, sid)
+    if conn is None:
+        return None
+    participant = db.get(Participant, conn.participant_id)
+    db.delete(conn)
+    db.flush()
+    if participant is None:
+        return None
+    participant.last_seen = now
+    if _is_online(db, participant.id):
+        return None
+    return append_event(db, session_id=conn.session_id, kind="presence", now=now, participant=participant,
+                        payload={"participant": brief(participant), "online": False,
+                                 "count": online_count(db, conn.session_id)})
+
+
+# ---------------------------------------------------------------------------
+# the discussion
+
+
+def _require_live(session: ConsultationSession) -> None:
+    if session.status != SessionStatus.LIVE.value:
+        raise Conflict(N_("The session is not open."), field="status")
+
+
+def _floor(db: Session, session_id: int) -> FloorRequest | None:
+    room = db.get(LiveRoom, session_id)
+    if room is None or room.floor_request_id is None:
+        return None
+    return db.get(FloorRequest, room.floor_request_id)
+
+
+def post_message(db: Session, *, session: ConsultationSession, participant: Participant, body: str,
+                 reply_to_id: int | None = None, key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    now = now or utcnow()
+    _require_live(session)
+    if not body.strip():
+        raise Invalid(N_("Write something first."), field="body")
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise Invalid(N_("Use at most %(max)s characters."), field="body", max=MAX_MESSAGE_LENGTH)
+    recent = db.scalar(select(func.count()).select_from(LiveMessage).where(
+        LiveMessage.participant_id == participant.id, LiveMessage.created_at > now - MESSAGE_WINDOW))
+    if recent >= MESSAGE_BURST and not is_host(participant):
+        raise TooFast()
+    if reply_to_id is not None:
+        parent = db.get(LiveMessage, reply_to_id)
+        if parent is None or parent.session_id != session.id:
+            raise NotFound(N_("No such message in this session."), field="reply_to")
+    floor = _floor(db, session.id)
+    from_floor = bool(floor and floor.participant_id == participant.id)
+    room = get_room(db, session.id)
+    seq = _next_seq(db, session.id)
+    message = LiveMessage(session_id=session.id, participant_id=participant.id, body=body, reply_to_id=reply_to_id,
+                          from_floor=from_floor, agenda_position=room.agenda_position, seq=seq, created_at=now)
+    db.add(message)
+    db.flush()
+    event = LiveEvent(session_id=session.id, seq=seq, kind="message", participant_id=participant.id, client_key=key,
+                      created_at=now, payload={"id": message.id, "participant": brief(participant), "body": body,
+                                               "reply_to": reply_to_id, "from_floor": from_floor,
+                                               "agenda_position": room.agenda_position})
+    db.add(event)
+    db.flush()
+    participant.last_seen = now
+    events.queue(db, "courtyard_message_posted", community_id=session.community_id, session=session,
+                 message=message, participant=participant)
+    return event
+
+
+def hide_message(db: Session, *, session: ConsultationSession, participant: Participant, message_id: int,
+                 reason: str, key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    now = now or utcnow()
+    require_host(participant)
+    message = db.get(LiveMessage, message_id)
+    if message is None or message.session_id != session.id:
+        raise NotFound(N_("No such message in this session."), field="message_id")
+    if message.hidden_at is not None:
+        raise Conflict(N_("This message is already hidden."), field="message_id")
+    if not reason.strip():
+        raise Invalid(N_("Give a reason."), field="reason")
+    message.hidden_at, message.hidden_by_id, message.hidden_reason = now, participant.id, reason.strip()
+    return append_event(db, session_id=session.id, kind="hidden", participant=participant, client_key=key, now=now,
+                        payload={"message_id": message.id, "reason": message.hidden_reason,
+                                 "by": brief(participant)})
+
+
+# ---------------------------------------------------------------------------
+# the golden microphone
+
+
+def _waiting(db: Session, session_id: int, participant_id: int) -> FloorRequest | None:
+    return db.scalar(select(FloorRequest).where(FloorRequest.session_id == session_id,
+                                                FloorRequest.participant_id == participant_id,
+                                                FloorRequest.status == "waiting"))
+
+
+def raise_hand(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
+               now: datetime | None = None) -> LiveEvent:
+    now = now or utcnow()
+    _require_live(session)
+    if _waiting(db, session.id, participant.id) is not None:
+        raise Conflict(N_("Your hand is already raised."))
+    floor = _floor(db, session.id)
+    if floor is not None and floor.participant_id == participant.id:
+        raise Conflict(N_("You have the floor already."))
+    request = FloorRequest(session_id=session.id, participant_id=participant.id, status="waiting", raised_at=now)
+    db.add(request)
+    db.flush()
+    return append_event(db, session_id=session.id, kind="hand_raised", participant=participant, client_key=key,
+                        now=now, payload={"request_id": request.id, "participant": brief(participant),
+                                          "raised_at": now.isoformat()})
+
+
+def lower_hand(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
+               now: datetime | None = None) -> LiveEvent:
+    now = now or utcnow()
+    request = _waiting(db, session.id, participant.id)
+    if request is None:
+        raise Conflict(N_("Your hand is not raised."))
+    request.status, request.ended_at = "withdrawn", now
+    return append_event(db, session_id=session.id, kind="hand_lowered", participant=participant, client_key=key,
+                        now=now, payload={"request_id": request.id, "participant_id": participant.id})
+
+
+def queue(db: Session, session_id: int) -> list[tuple[FloorRequest, Participant]]:
+    rows = db.execute(select(FloorRequest, Participant).join(Participant, FloorRequest.participant_id == Participant.id)
+                      .where(FloorRequest.session_id == session_id, FloorRequest.status == "waiting")
+                      .order_by(FloorRequest.raised_at, FloorRequest.id))
+    return [(r, p) for r, p in rows]
+
+
+def _end_floor(db: Session, session_id: int, now: datetime) -> FloorRequest | None:
+    room = get_room(db, session_id)
+    current = _floor(db, session_id)
+    if current is not None:
+        current.status, current.ended_at = "done", now
+    room.floor_request_id = None
+    return current
+
+
+def grant_floor(db: Session, *, session: ConsultationSession, participant: Participant, to_participant_id: int,
+                seconds: int | None = None, key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    """Give the microphone to one participant (whether or not their hand is raised:
+    a department at a golden-microphone forum is called like anyone else)."""
+    now = now or utcnow()
+    require_host(participant)
+    _require_live(session)
+    speaker = db.get(Participant, to_participant_id)
+    if speaker is None or speaker.session_id != session.id:
+        raise NotFound(N_("No such participant in this session."), field="participant_id")
+    if seconds is not None and not 10 <= seconds <= MAX_SPEAKING_SECONDS:
+        raise Invalid(N_("Speaking time is between 10 seconds and an hour."), field="seconds")
+    _end_floor(db, session.id, now)
+    request = _waiting(db, session.id, speaker.id)
+    if request is None:
+        request = FloorRequest(session_id=session.id, participant_id=speaker.id, raised_at=now)
+        db.add(request)
+    request.status, request.granted_at, request.seconds = "speaking", now, seconds
+    db.flush()
+    get_room(db, session.id).floor_request_id = request.id
+    ends_at = (now + timedelta(seconds=seconds)).isoformat() if seconds else None
+    return append_event(db, session_id=session.id, kind="floor_granted", participant=participant, client_key=key,
+                        now=now, payload={"request_id": request.id, "participant": brief(speaker),
+                                          "seconds": seconds, "granted_at": now.isoformat(), "ends_at": ends_at})
+
+
+def revoke_floor(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
+                 now: datetime | None = None) -> LiveEvent:
+    now = now or utcnow()
+    require_host(participant)
+    current = _floor(db, session.id)
+    if current is None:
+        raise Conflict(N_("Nobody has the floor."))
+    _end_floor(db, session.id, now)
+    return append_event(db, session_id=session.id, kind="floor_released", participant=participant, client_key=key,
+                        now=now, payload={"request_id": current.id, "participant_id": current.participant_id})
+
+
+# ---------------------------------------------------------------------------
+# host controls
+
+
+def set_agenda(db: Session, *, session: ConsultationSession, participant: Participant, position: int,
+               key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    require_host(participant)
+    items = {item.position: item for item in session.agenda}
+    if position not in items:
+        raise NotFound(N_("No such agenda item."), field="position")
+    get_room(db, session.id).agenda_position = position
+    return append_event(db, session_id=session.id, kind="agenda", participant=participant, client_key=key, now=now,
+                        payload={"position": position, "title": items[position].title})
+
+
+def pin(db: Session, *, session: ConsultationSession, participant: Participant, text: str | None,
+        key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    require_host(participant)
+    text = (text or "").strip() or None
+    if text is not None and len(text) > MAX_PIN_LENGTH:
+        raise Invalid(N_("Use at most %(max)s characters."), field="text", max=MAX_PIN_LENGTH)
+    get_room(db, session.id).pinned = text
+    return append_event(db, session_id=session.id, kind="pinned", participant=participant, client_key=key, now=now,
+                        payload={"text": text})
+
+
+def set_status(db: Session, *, session: ConsultationSession, participant: Participant, member: Member | None,
+               status: str, pm: Any = None, key: str | None = None, now: datetime | None = None) -> LiveEvent:
+    """Open (live) or close the session. Closing compiles and freezes the minutes."""
+    now = now or utcnow()
+    require_host(participant)
+    if status not in (SessionStatus.LIVE.value, SessionStatus.CLOSED.value):
+        raise Invalid(N_("A session can be opened or closed here."), field="status")
+    sessions_service.change_status(db, actor=member, session=session, status=status, now=now)
+    room = get_room(db, session.id)
+    if status == SessionStatus.CLOSED.value:
+        _end_floor(db, session.id, now)
+        for request, _ in queue(db, session.id):
+            request.status, request.ended_at = "withdrawn", now
+        db.execute(LiveConnection.__table__.delete().where(LiveConnection.session_id == session.id))
+    event = append_event(db, session_id=session.id, kind="status", participant=participant, client_key=key, now=now,
+                         payload={"status": status})
+    if status == SessionStatus.CLOSED.value:
+        room.minutes = build_minutes(db, session=session, pm=pm, now=now)
+        db.flush()
+    return event
+
+
+# ---------------------------------------------------------------------------
+# what a client sees when it (re)joins
+
+
+def snapshot(db: Session, *, session: ConsultationSession, viewer: Participant, now: datetime | None = None,
+             recent: int = 200) -> dict[str, Any]:
+    now = now or utcnow()
+    room = get_room(db, session.id)
+    here = online(db, session.id)
+    messages = list(db.scalars(select(LiveMessage).where(LiveMessage.session_id == session.id)
+                               .order_by(LiveMessage.seq.desc()).limit(recent)))
+    messages.reverse()
+    names = {p.id: p for p in db.scalars(select(Participant).where(
+        Participant.id.in_({m.participant_id for m in messages})))}
+    host = is_host(viewer)
+    floor = _floor(db, session.id)
+    floor_p = db.get(Participant, floor.participant_id) if floor else None
+    state: dict[str, Any] = {
+        "seq": room.last_seq,
+        "server_now": now.isoformat(),
+        "session": {"id": session.id, "title": session.title, "status": session.status,
+                    "format": session.format_key, "allow_guests": session.allow_guests},
+        "agenda": [{"position": i.position, "title": i.title} for i in session.agenda],
+        "agenda_position": room.agenda_position,
+        "pinned": room.pinned,
+        "present": [brief(p) for p in here],
+        "count": len(here),
+        "messages": [_message_dict(m, names.get(m.participant_id), host) for m in messages],
+        "queue": [{"request_id": r.id, "participant": brief(p), "raised_at": r.raised_at.isoformat()}
+                  for r, p in queue(db, session.id)],
+        "floor": None,
+    }
+    if floor is not None and floor_p is not None:
+        ends = floor.granted_at + timedelta(seconds=floor.seconds) if (floor.seconds and floor.granted_at) else None
+        state["floor"] = {"request_id": floor.id, "participant": brief(floor_p), "seconds": floor.seconds,
+                          "granted_at": floor.granted_at.isoformat() if floor.granted_at else None,
+                          "ends_at": ends.isoformat() if ends else None}
+    if host:
+        state["attendance"] = attendance(db, session.id)
+    return state
+
+
+def _message_dict(m: LiveMessage, p: Participant | None, host: bool) -> dict[str, Any]:
+    hidden = m.hidden_at is not None
+    d = {"id": m.id, "seq": m.seq, "participant": brief(p) if p else None, "body": m.body, "reply_to": m.reply_to_id,
+         "from_floor": m.from_floor, "agenda_position": m.agenda_position, "at": m.created_at.isoformat()}
+    if hidden:
+        d["hidden"] = True
+        d["hidden_reason"] = m.hidden_reason
+        if not host:
+            d["body"] = ""
+    return d
+
+
+def attendance(db: Session, session_id: int) -> list[dict[str, Any]]:
+    here = {p.id for p in online(db, session_id)}
+    rows = db.scalars(select(Participant).where(Participant.session_id == session_id)
+                      .order_by(Participant.first_seen, Participant.id))
+    return [{**brief(p), "guest": p.member_id is None, "first_seen": p.first_seen.isoformat(),
+             "last_seen": p.last_seen.isoformat(), "online": p.id in here} for p in rows]
+
+
+# ---------------------------------------------------------------------------
+# minutes
+
+
+def build_minutes(db: Session, *, session: ConsultationSession, pm: Any = None,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Compile the minutes from the record. Plugins add sections through
+    ``courtyard_minutes_sections(session, db)`` (e.g. vote results)."""
+    now = now or utcnow()
+    room = db.get(LiveRoom, session.id)
+    people = {p.id: p for p in db.scalars(select(Participant).where(Participant.session_id == session.id))}
+    reached = {e.payload.get("position") for e in db.scalars(select(LiveEvent).where(
+        LiveEvent.session_id == session.id, LiveEvent.kind == "agenda"))}
+    floor_rows = db.scalars(select(FloorRequest).where(FloorRequest.session_id == session.id,
+                                                       FloorRequest.granted_at.is_not(None))
+                            .order_by(FloorRequest.granted_at, FloorRequest.id))
+    pins = db.scalars(select(LiveEvent).where(LiveEvent.session_id == session.id, LiveEvent.kind == "pinned")
+                      .order_by(LiveEvent.seq))
+    messages = list(db.scalars(select(LiveMessage).where(LiveMessage.session_id == session.id)
+                               .order_by(LiveMessage.seq)))
+    minutes: dict[str, Any] = {
+        "session": {"id": session.id, "title": session.title, "format": session.format_key,
+                    "venue": session.venue, "starts_at": session.starts_at.isoformat(),
+                    "ends_at": session.ends_at.isoformat(), "status": session.status,
+                    "host": session.host.display_name if session.host else None},
+        "compiled_at": now.isoformat(),
+        "attendance": [{"name": p.display_name, "role": p.role, "guest": p.member_id is None,
+                        "first_seen": p.first_seen.isoformat(), "last_seen": p.last_seen.isoformat()}
+                       for p in sorted(people.values(), key=lambda p: (p.first_seen, p.id))],
+        "agenda": [{"position": i.position, "title": i.title, "reached": i.position in reached}
+                   for i in session.agenda],
+        "floor": [{"name": people[r.participant_id].display_name if r.participant_id in people else "",
+                   "role": people[r.participant_id].role if r.participant_id in people else "",
+                   "granted_at": r.granted_at.isoformat() if r.granted_at else None,
+                   "ended_at": r.ended_at.isoformat() if r.ended_at else None, "seconds": r.seconds}
+                  for r in floor_rows],
+        "announcements": [{"text": e.payload["text"], "at": e.created_at.isoformat()}
+                          for e in pins if e.payload.get("text")],
+        "discussion": [{"id": m.id, "at": m.created_at.isoformat(),
+                        "name": people[m.participant_id].display_name if m.participant_id in people else "",
+                        "body": m.body, "reply_to": m.reply_to_id, "from_floor": m.from_floor,
+                        "agenda_position": m.agenda_position}
+                       for m in messages if m.hidden_at is None],
+        "hidden": [{"id": m.id, "reason": m.hidden_reason, "at": m.hidden_at.isoformat()}
+                   for m in messages if m.hidden_at is not None],
+        "pinned_now": room.pinned if room else None,
+        "sections": list(_plugin_sections(pm, session, db)),
+    }
+    return minutes
+
+
+def _plugin_sections(pm: Any, session: ConsultationSession, db: Session) -> Iterable[dict[str, Any]]:
+    if pm is None:
+        return
+    from core.services.plugins import enabled_checker
+
+    enabled = enabled_checker(db, session.community_id, pm)
+    caller = pm.hook.courtyard_minutes_sections
+    for impl in reversed(caller.get_hookimpls()):
+        if not enabled(impl.plugin_name):
+            continue
+        try:
+            sections = impl.function(**{k: v for k, v in {"session": session, "db": db}.items()
+                                        if k in impl.argnames})
+        except Exception:  # a plugin cannot take the minutes down
+            log.exception("plugin %s raised in courtyard_minutes_sections", impl.plugin_name)
+            continue
+        for section in sections or []:
+            yield {"plugin": impl.plugin_name, **section}
+
+
+def minutes_for(db: Session, *, session: ConsultationSession, pm: Any = None) -> dict[str, Any]:
+    """The frozen minutes of a closed session, or a preview compiled now."""
+    room = db.get(LiveRoom, session.id)
+    if room is not None and room.minutes is not None:
+        return room.minutes
+    return build_minutes(db, session=session, pm=pm)
+
+
+def can_read_minutes(db: Session, member: Member | None, session: ConsultationSession) -> bool:
+    if member is None or member.community_id != session.community_id:
+        return False
+    return True
+
+
+def agenda_title(session: ConsultationSession, position: int | None) -> str | None:
+    for item in session.agenda:
+        if item.position == position:
+            return item.title
+    return None
+

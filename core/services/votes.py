@@ -1,0 +1,740 @@
+"""Voting: motions (表决事项), ballots (选票) and receipts (回执), the ballot log (a hash
+chain), results and their verification.
+
+Services take the database session and the acting member, flush, and leave the commit to
+the caller. The tally method (a :class:`core.registry.TallyMethod` a plugin contributed)
+is passed in by the caller; core never imports a plugin. Ballots reach these functions
+already checked by the method's ballot schema at the edge (``choice`` is the bare ballot
+``load()`` returned).
+
+One ballot per member and motion is a unique constraint. Every ballot write starts by
+taking the motion's row lock (``UPDATE motions … RETURNING``), so writers of one motion
+queue up, a vote cannot slip in beside the close, and a member's 50 simultaneous
+submissions become one ballot and, at most, 49 changes of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core import events
+from core.db import utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.i18n import N_
+from core.models import Community, ConsultationSession, Member, Place, RoleAssignment
+from core.models.member import STAFF_ROLES, Role
+from core.models.vote import (
+    ELECTORATES,
+    GENESIS,
+    AnonymousBallot,
+    Ballot,
+    BallotLogEntry,
+    Electorate,
+    Motion,
+    MotionResult,
+    MotionStatus,
+    MotionVoter,
+    Participation,
+    Representative,
+    random_id,
+)
+from core.services.access import get_in_community, has_role
+
+log = logging.getLogger("courtyard.votes")
+
+MAX_OPTIONS = 20
+MAX_OPTION_LENGTH = 100
+YESNO_OPTIONS = ["yes", "no", "abstain"]
+
+# messages (one place, so translators see them together)
+MSG_CLOSED = N_("This vote is closed; nothing can change any more.")
+MSG_NOT_OPEN = N_("This vote has not opened yet.")
+MSG_NOT_ELIGIBLE = N_("You are not among the voters of this motion.")
+MSG_VOTER_NOT_ELIGIBLE = N_("This resident is not among the voters of this motion.")
+MSG_MANAGE = N_("Only the session's host or staff can do this.")
+MSG_ASSIST = N_("Only the session's host or staff can record a vote for a resident.")
+MSG_SECRET_CHANGE = N_("You have already voted. To change a secret vote, use the phone you voted with "
+                       "or type your change code.")
+MSG_BAD_KEY = N_("This change code does not match a ballot of this motion.")
+MSG_KEY_TAKEN = N_("This change code is already in use; let your phone make a new one.")
+
+
+# ---------------------------------------------------------------------------
+# hashing
+
+
+def canonical(obj: Any) -> str:
+    """The canonical JSON text of ``obj`` (sorted keys, no spaces, UTF-8 kept)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def receipt_for(motion_id: int, choice: Any, nonce: str) -> str:
+    """A ballot's receipt: SHA-256 over the motion, the ballot and its random nonce."""
+    return hashlib.sha256(canonical({"motion": motion_id, "choice": choice, "nonce": nonce}).encode()).hexdigest()
+
+
+def entry_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
+    """The hash of a ballot-log entry: SHA-256 of the previous hash, a newline and the
+    canonical JSON of the record."""
+    return hashlib.sha256((prev_hash + "\n" + canonical(record)).encode()).hexdigest()
+
+
+def replace_hash(motion_id: int, voter_key: str) -> str:
+    """What an anonymous ballot stores of its voter's change code."""
+    return hashlib.sha256(f"courtyard-replace:{motion_id}:{voter_key}".encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# rights and eligibility
+
+
+def can_manage(db: Session, actor: Member | None, motion_or_session: Motion | ConsultationSession | None,
+               community_id: int) -> bool:
+    """Staff, a member holding the host role for the whole community, or the host of the
+    motion's session."""
+    if actor is None:
+        return False
+    if has_role(db, actor, STAFF_ROLES | {Role.HOST}, community_id=community_id):
+        return True
+    session = motion_or_session
+    if isinstance(session, Motion):
+        session = db.get(ConsultationSession, session.session_id) if session.session_id else None
+    return bool(session is not None and session.host_id == actor.id and actor.community_id == community_id)
+
+
+def require_manage(db: Session, actor: Member | None, motion: Motion) -> Member:
+    if not can_manage(db, actor, motion, motion.community_id):
+        raise Forbidden(MSG_MANAGE)
+    assert actor is not None
+    return actor
+
+
+def eligible_ids(motion: Motion, db: Session) -> Any:
+    """A select of the ids of the members who may vote on ``motion``."""
+    base = select(Member.id).where(Member.community_id == motion.community_id, Member.active.is_(True))
+    kind = motion.electorate
+    if kind == Electorate.COMMUNITY.value:
+        return base
+    if kind == Electorate.PLACE.value:
+        place = db.get(Place, motion.place_id) if motion.place_id else None
+        if place is None:
+            return base.where(False)
+        subtree = select(Place.id).where(Place.community_id == motion.community_id, Place.path.like(place.path + "%"))
+        bound = select(RoleAssignment.member_id).where(RoleAssignment.place_id.in_(subtree))
+        return base.where(or_(Member.place_id.in_(subtree), Member.id.in_(bound)))
+    if kind == Electorate.REPRESENTATIVES.value:
+        reps = select(Representative.member_id).where(Representative.community_id == motion.community_id)
+        return base.where(Member.id.in_(reps))
+    if kind == Electorate.LIST.value:
+        listed = select(MotionVoter.member_id).where(MotionVoter.motion_id == motion.id)
+        return base.where(Member.id.in_(listed))
+    raise Invalid(N_("Unknown electorate."), field="electorate")
+
+
+def is_eligible(db: Session, motion: Motion, member: Member | None) -> bool:
+    if member is None or not member.active or member.community_id != motion.community_id:
+        return False
+    return bool(db.scalar(select(eligible_ids(motion, db).where(Member.id == member.id).exists())))
+
+
+def eligible_count(db: Session, motion: Motion) -> int:
+    return db.scalar(select(func.count()).select_from(eligible_ids(motion, db).subquery())) or 0
+
+
+def set_representatives(db: Session, *, actor: Member | None, community: Community,
+                        member_ids: Iterable[int]) -> list[Representative]:
+    """Replace the community's list of elected resident representatives (staff only;
+    ``actor=None`` is the system, e.g. the demo)."""
+    if actor is not None and not has_role(db, actor, STAFF_ROLES, community_id=community.id):
+        raise Forbidden(N_("Only staff can change the list of representatives."))
+    ids = list(dict.fromkeys(member_ids))
+    for member_id in ids:
+        get_in_community(db, Member, member_id, community.id, field="member_ids")
+    db.execute(delete(Representative).where(Representative.community_id == community.id))
+    rows = [Representative(community_id=community.id, member_id=i) for i in ids]
+    db.add_all(rows)
+    db.flush()
+    return rows
+
+
+def representatives(db: Session, community_id: int) -> list[Member]:
+    return list(db.scalars(select(Member).join(Representative, Representative.member_id == Member.id)
+                           .where(Representative.community_id == community_id).order_by(Member.id)))
+
+
+# ---------------------------------------------------------------------------
+# motions
+
+
+@dataclass
+class MotionChange:
+    """What opening or closing a motion did: the motion, its stored result (on close) and
+    the event appended to its session's live log (``None`` without a session)."""
+
+    motion: Motion
+    result: MotionResult | None = None
+    live_event: Any = None
+
+
+def _check_params(method: Any, options: list[str], params: Mapping[str, Any] | None, quorum: int) -> dict[str, Any]:
+    params = dict(params or {})
+    spec = dict(getattr(method, "params", {}) or {})
+    unknown = sorted(set(params) - set(spec))
+    if unknown:
+        raise Invalid(N_("Unknown parameter for this tally method: %(names)s."), field="params",
+                      names=", ".join(unknown))
+    if "quorum" in spec:
+        params["quorum"] = quorum
+    try:  # the method itself is the judge of its parameters
+        method.tally(options, [], None, params)
+    except ValueError as exc:
+        raise Invalid(N_("The tally method refused these parameters: %(reason)s"), field="params",
+                      reason=str(exc)) from exc
+    return params
+
+
+def _check_options(method: Any, options: Sequence[str] | None) -> list[str]:
+    if method.ballot_kind == "yesno":
+        return list(YESNO_OPTIONS)
+    cleaned = [str(o).strip() for o in (options or [])]
+    if len(cleaned) < 2:
+        raise Invalid(N_("Give at least two options."), field="options")
+    if len(cleaned) > MAX_OPTIONS:
+        raise Invalid(N_("Give at most %(max)s options."), field="options", max=MAX_OPTIONS)
+    if any(not o or len(o) > MAX_OPTION_LENGTH for o in cleaned):
+        raise Invalid(N_("Each option needs a name of at most %(max)s characters."), field="options",
+                      max=MAX_OPTION_LENGTH)
+    if len(set(cleaned)) != len(cleaned):
+        raise Invalid(N_("Two options have the same name."), field="options")
+    return cleaned
+
+
+def create_motion(db: Session, *, actor: Member | None, community: Community, method: Any, title: str,
+                  options: Sequence[str] | None = None, description: str = "", params: Mapping[str, Any] | None = None,
+                  quorum: int = 0, electorate: str = Electorate.COMMUNITY.value, place_id: int | None = None,
+                  voter_ids: Iterable[int] = (), secret: bool = False, results_visibility: str = "after_close",
+                  opens_at: datetime | None = None, closes_at: datetime | None = None,
+                  session_id: int | None = None, agenda_item_id: int | None = None,
+                  category_key: str | None = None, open_now: bool = False, now: datetime | None = None) -> Motion:
+    """Draft a motion (or put it to the vote at once with ``open_now``). ``actor=None``
+    is the system (the demo)."""
+    now = now or utcnow()
+    session = None
+    if session_id is not None:
+        session = get_in_community(db, ConsultationSession, session_id, community.id, field="session_id")
+    if actor is not None and not can_manage(db, actor, session, community.id):
+        raise Forbidden(MSG_MANAGE)
+    if agenda_item_id is not None:
+        if session is None or agenda_item_id not in {i.id for i in session.agenda}:
+            raise NotFound(N_("No such agenda item in this session."), field="agenda_item_id")
+    if method is None:
+        raise Invalid(N_("This tally method is not available in this community."), field="method")
+    if electorate not in ELECTORATES:
+        raise Invalid(N_("Unknown electorate."), field="electorate")
+    if results_visibility not in ("live", "after_close"):
+        raise Invalid(N_("Results are shown live or after the vote closes."), field="results_visibility")
+    if quorum < 0:
+        raise Invalid(N_("The quorum cannot be negative."), field="quorum")
+    if electorate == Electorate.PLACE.value:
+        if place_id is None:
+            raise Invalid(N_("Choose the place whose residents vote."), field="place_id")
+        get_in_community(db, Place, place_id, community.id, field="place_id")
+    else:
+        place_id = None
+    voter_ids = list(dict.fromkeys(voter_ids))
+    if electorate == Electorate.LIST.value:
+        if not voter_ids:
+            raise Invalid(N_("List at least one voter."), field="voter_ids")
+        for member_id in voter_ids:
+            get_in_community(db, Member, member_id, community.id, field="voter_ids")
+    if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+        raise Invalid(N_("The vote must close after it opens."), field="closes_at")
+    if closes_at is not None and closes_at <= now:
+        raise Invalid(N_("The closing time has already passed."), field="closes_at")
+    clean_options = _check_options(method, options)
+    clean_params = _check_params(method, clean_options, params, quorum)
+    motion = Motion(community_id=community.id, session_id=session_id, agenda_item_id=agenda_item_id,
+                    title=title.strip(), description=description, options=clean_options, method_key=method.key,
+                    params=clean_params, quorum=quorum, electorate=electorate, place_id=place_id, secret=secret,
+                    results_visibility=results_visibility, opens_at=opens_at, closes_at=closes_at,
+                    status=MotionStatus.DRAFT.value, category_key=category_key,
+                    created_by_id=actor.id if actor else None, created_at=now, log_length=0, log_head=GENESIS)
+    db.add(motion)
+    db.flush()
+    if electorate == Electorate.LIST.value:
+        db.add_all([MotionVoter(motion_id=motion.id, member_id=i) for i in voter_ids])
+        db.flush()
+    if open_now:
+        open_motion(db, actor=actor, motion=motion, now=now)
+    return motion
+
+
+def get_motion(db: Session, motion_id: int, *, community_id: int | None = None) -> Motion:
+    motion = db.get(Motion, motion_id)
+    if motion is None or (community_id is not None and motion.community_id != community_id):
+        raise NotFound(N_("No such motion."), field="motion")
+    return motion
+
+
+def list_motions(db: Session, *, community_id: int, session_id: int | None = None,
+                 include_drafts: bool = False) -> list[Motion]:
+    q = select(Motion).where(Motion.community_id == community_id)
+    if session_id is not None:
+        q = q.where(Motion.session_id == session_id)
+    if not include_drafts:
+        q = q.where(Motion.status != MotionStatus.DRAFT.value)
+    return list(db.scalars(q.order_by(Motion.id.desc())))
+
+
+def _live_event(db: Session, motion: Motion, kind: str, payload: dict[str, Any], now: datetime) -> Any:
+    """Append a motion event to its session's live log (replayed to reconnecting phones)."""
+    if motion.session_id is None:
+        return None
+    from core.services import live as live_service
+
+    return live_service.append_event(db, session_id=motion.session_id, kind=kind, now=now,
+                                     payload={"motion_id": motion.id, "title": motion.title, **payload})
+
+
+def open_motion(db: Session, *, actor: Member | None, motion: Motion, now: datetime | None = None) -> MotionChange:
+    """Put a draft motion to the vote."""
+    now = now or utcnow()
+    if actor is not None:
+        require_manage(db, actor, motion)
+    if motion.status != MotionStatus.DRAFT.value:
+        raise Conflict(N_("Only a draft motion can be opened."), field="status")
+    if motion.closes_at is not None and motion.closes_at <= now:
+        raise Invalid(N_("The closing time has already passed."), field="closes_at")
+    motion.status = MotionStatus.OPEN.value
+    motion.opened_at = now
+    if motion.opens_at is None:
+        motion.opens_at = now
+    db.flush()
+    event = _live_event(db, motion, "motion_opened", {"status": "open"}, now)
+    return MotionChange(motion, None, event)
+
+
+def close_motion(db: Session, *, actor: Member | None, motion: Motion, method: Any,
+                 now: datetime | None = None) -> MotionChange:
+    """Close the vote (``actor=None``: the system, at ``closes_at``), tally it once and
+    store the result with the log head it was counted from. After this nothing changes."""
+    now = now or utcnow()
+    if actor is not None:
+        require_manage(db, actor, motion)
+    if method is None:
+        raise Invalid(N_("This tally method is not available in this community."), field="method")
+    closed = db.execute(update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.OPEN.value)
+                        .values(status=MotionStatus.CLOSED.value, closed_at=now)
+                        .execution_options(synchronize_session=False)).rowcount
+    if closed != 1:
+        raise Conflict(N_("Only an open motion can be closed."), field="status")
+    db.refresh(motion)
+    result = compute_result(db, motion, method)
+    row = MotionResult(motion_id=motion.id, result=result, ballots=result["turnout"]["ballots"],
+                       eligible=result["turnout"]["eligible"], quorum_met=result["turnout"]["quorum_met"],
+                       log_length=motion.log_length, log_head=motion.log_head, computed_at=now)
+    db.add(row)
+    db.flush()
+    event = _live_event(db, motion, "motion_closed", {"status": "closed", "result": public_result(result)}, now)
+    events.queue(db, "courtyard_motion_closed", community_id=motion.community_id, motion=motion, result=result)
+    return MotionChange(motion, row, event)
+
+
+def close_due(db: Session, *, now: datetime | None = None, method_for: Callable[[str], Any],
+              community_id: int | None = None) -> list[MotionChange]:
+    """Close every open motion whose window has ended (the system closes them)."""
+    now = now or utcnow()
+    q = select(Motion).where(Motion.status == MotionStatus.OPEN.value, Motion.closes_at.is_not(None),
+                             Motion.closes_at <= now)
+    if community_id is not None:
+        q = q.where(Motion.community_id == community_id)
+    out = []
+    for motion in db.scalars(q).all():
+        try:
+            out.append(close_motion(db, actor=None, motion=motion, method=method_for(motion.method_key), now=now))
+        except (Conflict, Invalid):  # closed by someone else meanwhile, or its method is gone
+            log.warning("motion %s could not be closed automatically", motion.id)
+    return out
+
+
+def phase(motion: Motion, now: datetime | None = None) -> str:
+    """``draft``, ``scheduled`` (open, window not started), ``open``, ``ended`` (window
+    over, not yet closed by the system) or ``closed``."""
+    now = now or utcnow()
+    if motion.status == MotionStatus.DRAFT.value:
+        return "draft"
+    if motion.status == MotionStatus.CLOSED.value:
+        return "closed"
+    if motion.opens_at is not None and motion.opens_at > now:
+        return "scheduled"
+    if motion.closes_at is not None and motion.closes_at <= now:
+        return "ended"
+    return "open"
+
+
+# ---------------------------------------------------------------------------
+# casting
+
+
+@dataclass
+class CastOutcome:
+    """What a vote did. ``voter_key`` is the secret-ballot change code the voter's phone
+    keeps (``None`` for open ballots); ``receipt`` is ``None`` only for a recognised retry
+    of a secret vote whose change code was not sent again."""
+
+    motion: Motion
+    receipt: str | None
+    nonce: str | None
+    first: bool = False
+    changed: bool = False
+    duplicate: bool = False
+    voter_key: str | None = None
+    assisted_by_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _lock(db: Session, motion: Motion, now: datetime) -> None:
+    """Take the motion's row lock and re-check, under it, that the vote is open."""
+    row = db.execute(update(Motion).where(Motion.id == motion.id).values(log_length=Motion.log_length)
+                     .returning(Motion.status, Motion.opens_at, Motion.closes_at)
+                     .execution_options(synchronize_session=False)).one()
+    status, opens_at, closes_at = row
+    if status == MotionStatus.CLOSED.value:
+        raise Conflict(MSG_CLOSED, field="motion")
+    if status != MotionStatus.OPEN.value:
+        raise Conflict(MSG_NOT_OPEN, field="motion")
+    motion.status = status
+    _check_window(motion, now)
+
+
+def _check_window(motion: Motion, now: datetime) -> None:
+    p = phase(motion, now)
+    if p in ("closed", "ended"):
+        raise Conflict(MSG_CLOSED, field="motion")
+    if p in ("draft", "scheduled"):
+        raise Conflict(MSG_NOT_OPEN, field="motion")
+
+
+def _append_log(db: Session, motion: Motion, record: dict[str, Any]) -> BallotLogEntry:
+    position, prev = db.execute(update(Motion).where(Motion.id == motion.id)
+                                .values(log_length=Motion.log_length + 1)
+                                .returning(Motion.log_length, Motion.log_head)
+                                .execution_options(synchronize_session=False)).one()
+    digest = entry_hash(prev, record)
+    db.execute(update(Motion).where(Motion.id == motion.id).values(log_head=digest)
+               .execution_options(synchronize_session=False))
+    entry = BallotLogEntry(motion_id=motion.id, position=position, record=record, prev_hash=prev, entry_hash=digest)
+    db.add(entry)
+    db.flush()
+    db.expire(motion, ["log_length", "log_head"])
+    return entry
+
+
+def cast_ballot(db: Session, *, actor: Member, motion: Motion, choice: Any, voter: Member | None = None,
+                client_id: str | None = None, voter_key: str | None = None,
+                now: datetime | None = None) -> CastOutcome:
+    """Cast or change ``voter``'s ballot (``voter`` defaults to ``actor``; a host or staff
+    member recording a vote for a present resident without a phone passes the resident as
+    ``voter``: an assisted vote). ``choice`` is the bare ballot the method's schema loaded.
+
+    A retry with the ``client_id`` of the emit that last changed the ballot changes nothing
+    (``duplicate``); casting the same choice again changes nothing either."""
+    now = now or utcnow()
+    voter = voter or actor
+    assisted = voter.id != actor.id
+    if assisted and not can_manage(db, actor, motion, motion.community_id):
+        raise Forbidden(MSG_ASSIST)
+    if not (actor.active and actor.community_id == motion.community_id):
+        raise Forbidden(N_("Only members of this community can do this."))
+    if motion.status == MotionStatus.CLOSED.value:
+        raise Conflict(MSG_CLOSED, field="motion")
+    _check_window(motion, now)
+    if not is_eligible(db, motion, voter):
+        raise Forbidden(MSG_VOTER_NOT_ELIGIBLE if assisted else MSG_NOT_ELIGIBLE, field="motion")
+    _lock(db, motion, now)
+    assisted_by = actor.id if assisted else None
+    if motion.secret:
+        return _cast_secret(db, motion, voter, choice, assisted_by, client_id, voter_key, now)
+    return _cast_open(db, motion, voter, choice, assisted_by, client_id, now)
+
+
+def _cast_open(db: Session, motion: Motion, voter: Member, choice: Any, assisted_by: int | None,
+               client_id: str | None, now: datetime) -> CastOutcome:
+    existing = db.scalar(select(Ballot).where(Ballot.motion_id == motion.id, Ballot.member_id == voter.id)
+                         .execution_options(populate_existing=True))
+    if existing is not None:
+        if client_id is not None and existing.client_id == client_id:
+            return CastOutcome(motion, existing.receipt, existing.nonce, duplicate=True,
+                               assisted_by_id=existing.assisted_by_id)
+        if existing.choice == choice:
+            existing.client_id = client_id or existing.client_id
+            db.flush()
+            return CastOutcome(motion, existing.receipt, existing.nonce, assisted_by_id=existing.assisted_by_id)
+    nonce = secrets.token_hex(16)
+    receipt = receipt_for(motion.id, choice, nonce)
+    record: dict[str, Any] = {"op": "change" if existing else "cast", "member": voter.id, "assisted_by": assisted_by,
+                              "choice": choice, "nonce": nonce, "receipt": receipt}
+    if existing is not None:
+        record["replaces"] = existing.receipt
+        existing.choice, existing.nonce, existing.receipt = choice, nonce, receipt
+        existing.assisted_by_id, existing.client_id, existing.updated_at = assisted_by, client_id, now
+    else:
+        db.add(Ballot(motion_id=motion.id, member_id=voter.id, choice=choice, nonce=nonce, receipt=receipt,
+                      assisted_by_id=assisted_by, client_id=client_id, cast_at=now, updated_at=now))
+    db.flush()
+    _append_log(db, motion, record)
+    return CastOutcome(motion, receipt, nonce, first=existing is None, changed=existing is not None,
+                       assisted_by_id=assisted_by)
+
+
+def _cast_secret(db: Session, motion: Motion, voter: Member, choice: Any, assisted_by: int | None,
+                 client_id: str | None, voter_key: str | None, now: datetime) -> CastOutcome:
+    part = db.scalar(select(Participation).where(Participation.motion_id == motion.id,
+                                                 Participation.member_id == voter.id)
+                     .execution_options(populate_existing=True))
+    key_hash = replace_hash(motion.id, voter_key) if voter_key else None
+    anon = None
+    if key_hash is not None:
+        anon = db.scalar(select(AnonymousBallot).where(AnonymousBallot.motion_id == motion.id,
+                                                       AnonymousBallot.replace_hash == key_hash)
+                         .execution_options(populate_existing=True))
+    if part is None:
+        if anon is not None:
+            raise Conflict(MSG_KEY_TAKEN, field="voter_key")
+        voter_key = voter_key or secrets.token_urlsafe(24)
+        nonce = secrets.token_hex(16)
+        receipt = receipt_for(motion.id, choice, nonce)
+        db.add(Participation(id=random_id(), motion_id=motion.id, member_id=voter.id, assisted_by_id=assisted_by,
+                             client_id=client_id))
+        db.add(AnonymousBallot(id=random_id(), motion_id=motion.id, choice=choice, nonce=nonce, receipt=receipt,
+                               replace_hash=replace_hash(motion.id, voter_key)))
+        db.flush()
+        _append_log(db, motion, {"op": "cast", "choice": choice, "nonce": nonce, "receipt": receipt})
+        return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
+    if client_id is not None and part.client_id == client_id:
+        return CastOutcome(motion, anon.receipt if anon else None, anon.nonce if anon else None, duplicate=True,
+                           voter_key=voter_key, assisted_by_id=part.assisted_by_id)
+    if voter_key is None:
+        raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
+    if anon is None:
+        raise Conflict(MSG_BAD_KEY, field="voter_key")
+    part.client_id = client_id or part.client_id
+    part.assisted_by_id = assisted_by
+    if anon.choice == choice:
+        db.flush()
+        return CastOutcome(motion, anon.receipt, anon.nonce, voter_key=voter_key, assisted_by_id=assisted_by)
+    old_receipt = anon.receipt
+    db.delete(anon)
+    db.flush()
+    nonce = secrets.token_hex(16)
+    receipt = receipt_for(motion.id, choice, nonce)
+    db.add(AnonymousBallot(id=random_id(), motion_id=motion.id, choice=choice, nonce=nonce, receipt=receipt,
+                           replace_hash=key_hash))
+    db.flush()
+    _append_log(db, motion, {"op": "change", "choice": choice, "nonce": nonce, "receipt": receipt,
+                             "replaces": old_receipt})
+    return CastOutcome(motion, receipt, nonce, changed=True, voter_key=voter_key, assisted_by_id=assisted_by)
+
+
+# ---------------------------------------------------------------------------
+# what a member sees of their own vote
+
+
+def my_vote(db: Session, *, motion: Motion, member: Member) -> dict[str, Any] | None:
+    """The member's own vote: for an open ballot the choice, receipt and who assisted;
+    for a secret ballot only that they took part (and who assisted) — the choice is
+    found by the receipt the phone kept (:func:`find_receipt`)."""
+    if motion.secret:
+        part = db.scalar(select(Participation).where(Participation.motion_id == motion.id,
+                                                     Participation.member_id == member.id))
+        if part is None:
+            return None
+        return {"secret": True, "voted": True, "assisted_by": _name(db, part.assisted_by_id)}
+    ballot = db.scalar(select(Ballot).where(Ballot.motion_id == motion.id, Ballot.member_id == member.id))
+    if ballot is None:
+        return None
+    return {"secret": False, "voted": True, "choice": ballot.choice, "receipt": ballot.receipt,
+            "assisted_by": _name(db, ballot.assisted_by_id), "updated_at": ballot.updated_at.isoformat()}
+
+
+def _name(db: Session, member_id: int | None) -> str | None:
+    if member_id is None:
+        return None
+    m = db.get(Member, member_id)
+    return m.display_name if m else None
+
+
+def find_receipt(db: Session, *, motion: Motion, receipt: str) -> dict[str, Any] | None:
+    """The ballot behind a receipt, as it is counted now (``None``: not counted — never
+    cast, or replaced by a later vote)."""
+    model = AnonymousBallot if motion.secret else Ballot
+    row = db.scalar(select(model).where(model.motion_id == motion.id, model.receipt == receipt.strip().lower()))
+    if row is None:
+        return None
+    return {"receipt": row.receipt, "choice": row.choice, "nonce": row.nonce}
+
+
+# ---------------------------------------------------------------------------
+# counting
+
+
+def current_choices(db: Session, motion: Motion) -> list[tuple[str, Any, str]]:
+    """``(receipt, choice, nonce)`` of every ballot counted now."""
+    model = AnonymousBallot if motion.secret else Ballot
+    return [(r, c, n) for r, c, n in db.execute(select(model.receipt, model.choice, model.nonce)
+                                                .where(model.motion_id == motion.id))]
+
+
+def aggregate(choices: Iterable[Any]) -> tuple[list[Any], list[int]]:
+    """Identical ballots once, with how many times each was cast (sorted canonically, so
+    the order of storage never matters)."""
+    counts: dict[str, int] = {}
+    ballots: dict[str, Any] = {}
+    for choice in choices:
+        key = canonical(choice)
+        counts[key] = counts.get(key, 0) + 1
+        ballots.setdefault(key, choice)
+    keys = sorted(counts)
+    return [ballots[k] for k in keys], [counts[k] for k in keys]
+
+
+def tally_choices(motion: Motion, method: Any, choices: Iterable[Any], eligible: int) -> dict[str, Any]:
+    ballots, counts = aggregate(choices)
+    result = dict(method.tally(list(motion.options), ballots, counts, dict(motion.params or {})))
+    cast = sum(counts)
+    quorum_met = cast >= (motion.quorum or 0)
+    result["turnout"] = {"ballots": cast, "eligible": eligible, "quorum": motion.quorum or 0,
+                         "quorum_met": quorum_met,
+                         "percent": round(100.0 * cast / eligible, 1) if eligible else None}
+    result["decided"] = bool(quorum_met and result.get("winners"))
+    return result
+
+
+def compute_result(db: Session, motion: Motion, method: Any) -> dict[str, Any]:
+    """Tally the ballots counted now, with turnout against the quorum."""
+    return tally_choices(motion, method, [c for _, c, _ in current_choices(db, motion)], eligible_count(db, motion))
+
+
+def stored_result(db: Session, motion: Motion) -> MotionResult | None:
+    return db.get(MotionResult, motion.id)
+
+
+def public_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A result as it is broadcast (it is JSON already; a copy, so callers may add to it)."""
+    return json.loads(json.dumps(result))
+
+
+def participants_count(db: Session, motion: Motion) -> int:
+    model = Participation if motion.secret else Ballot
+    return db.scalar(select(func.count()).select_from(model).where(model.motion_id == motion.id)) or 0
+
+
+# ---------------------------------------------------------------------------
+# publication and verification
+
+
+def published(db: Session, motion: Motion, *, rng: random.Random | None = None) -> dict[str, Any]:
+    """After close: every counted ballot with its receipt and nonce, in random order (so
+    the order of storage or casting tells nothing), and the log head they were counted
+    from. Anyone can recompute each receipt from its ballot and nonce."""
+    if motion.status != MotionStatus.CLOSED.value:
+        raise Conflict(N_("Receipts are published when the vote closes."), field="motion")
+    rows = [{"receipt": r, "choice": c, "nonce": n} for r, c, n in current_choices(db, motion)]
+    (rng or random.SystemRandom()).shuffle(rows)
+    result = stored_result(db, motion)
+    return {"motion": motion.id, "title": motion.title, "method": motion.method_key, "options": motion.options,
+            "secret": motion.secret, "ballots": rows,
+            "log_length": result.log_length if result else motion.log_length,
+            "log_head": result.log_head if result else motion.log_head}
+
+
+def log_entries(db: Session, motion_id: int) -> list[BallotLogEntry]:
+    return list(db.scalars(select(BallotLogEntry).where(BallotLogEntry.motion_id == motion_id)
+                           .order_by(BallotLogEntry.position, BallotLogEntry.id)))
+
+
+def verify_motion(db: Session, motion_id: int, *, method: Any = None) -> dict[str, Any]:
+    """Check a motion's record and recount it. Returns a report:
+    ``{"ok", "problems": [...], "entries", "ballots", "log_head", "recount", "stored"}``.
+
+    * the log is a gap-free chain: positions 1..n, each entry's ``prev_hash`` is the
+      previous entry's hash, each hash matches its content, and the last hash and the
+      length match the motion's head (and the head stored with the result) — so an edited,
+      deleted, inserted or reordered entry is found;
+    * every receipt matches its ballot and nonce;
+    * replaying the log gives exactly the ballots stored now — so an edited, deleted or
+      added ballot is found;
+    * the recount from the log (with ``method``) equals the stored result.
+    """
+    motion = db.get(Motion, motion_id)
+    if motion is None:
+        raise NotFound(N_("No such motion."), field="motion")
+    problems: list[str] = []
+    entries = log_entries(db, motion.id)
+    prev = GENESIS
+    counted: dict[str, tuple[str, Any]] = {}  # key (member id or receipt) -> (receipt, choice)
+    for expected, entry in enumerate(entries, start=1):
+        if entry.position != expected:
+            problems.append(f"log entry {expected} is missing (found position {entry.position} there): "
+                            "an entry was deleted or moved")
+        if entry.prev_hash != prev:
+            problems.append(f"log entry {entry.position}: it does not follow the entry before it "
+                            "(an entry was deleted, inserted or reordered)")
+        record = entry.record or {}
+        if entry_hash(entry.prev_hash, record) != entry.entry_hash:
+            problems.append(f"log entry {entry.position}: its hash does not match its content (the entry was edited)")
+        if receipt_for(motion.id, record.get("choice"), str(record.get("nonce"))) != record.get("receipt"):
+            problems.append(f"log entry {entry.position}: the receipt does not match the ballot")
+        prev = entry.entry_hash
+        key = str(record.get("member")) if not motion.secret else None
+        if record.get("op") == "change":
+            old = record.get("replaces")
+            if motion.secret:
+                if old not in counted:
+                    problems.append(f"log entry {entry.position}: it replaces a ballot that is not in the log")
+                counted.pop(old, None)
+            elif key not in counted or counted[key][0] != old:
+                problems.append(f"log entry {entry.position}: it replaces a ballot that is not in the log")
+        elif record.get("op") == "cast" and not motion.secret and key in counted:
+            problems.append(f"log entry {entry.position}: a second first ballot of one member")
+        counted[record.get("receipt") if motion.secret else key] = (record.get("receipt"), record.get("choice"))
+    if len(entries) != motion.log_length or prev != motion.log_head:
+        problems.append(f"the log has {len(entries)} entries ending in {prev[:12]}…, but the motion's head says "
+                        f"{motion.log_length} ending in {motion.log_head[:12]}… (entries were deleted or added)")
+    stored = stored_result(db, motion)
+    if stored is not None and (stored.log_length != motion.log_length or stored.log_head != motion.log_head):
+        problems.append("the log changed after the result was stored")
+    now_rows = current_choices(db, motion)
+    from_log = sorted(canonical([r, c]) for r, c in counted.values())
+    in_table = sorted(canonical([r, c]) for r, c, _ in now_rows)
+    if from_log != in_table:
+        missing = len(set(from_log) - set(in_table))
+        extra = len(set(in_table) - set(from_log))
+        problems.append(f"the stored ballots differ from the log: {missing} ballot(s) of the log are missing or "
+                        f"edited, {extra} stored ballot(s) are not in the log")
+    for r, c, n in now_rows:
+        if receipt_for(motion.id, c, n) != r:
+            problems.append(f"stored ballot {r[:12]}…: the receipt does not match the ballot")
+    recount = None
+    if method is not None:
+        recount = tally_choices(motion, method, [c for _, c in counted.values()],
+                                stored.eligible if stored is not None else eligible_count(db, motion))
+        if stored is not None:
+            keep = ("winners", "counts", "rounds", "scores", "totals", "averages", "passed")
+            a = {k: stored.result.get(k) for k in keep}
+            b = {k: recount.get(k) for k in keep}
+            if canonical(a) != canonical(b) or stored.ballots != recount["turnout"]["ballots"]:
+                problems.append("the recount from the log differs from the stored result")
+    return {"motion": motion.id, "ok": not problems, "problems": problems, "entries": len(entries),
+            "ballots": len(now_rows), "log_head": prev, "recount": recount,
+            "stored": stored.result if stored is not None else None}
