@@ -1,11 +1,11 @@
 """Property tests (hypothesis) of the host-rotation policy on small random instances,
 checked against a brute-force search over every possible assignment."""
 
-import pytest
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
