@@ -38,10 +38,10 @@ def room_name(session_id: int) -> str:
 
 
 def error_ack(status: int, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"status": status, "message": message}
-    if fields:
-        error["fields"] = fields
-    return {"ok": False, "error": error}
+    """The error acknowledgement: the API's error body (web.errors) with ``ok: false``."""
+    from web.errors import error_body
+
+    return {"ok": False, **error_body(status, message, fields)}
 
 
 class LiveNamespace(Namespace):
