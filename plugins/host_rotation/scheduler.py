@@ -77,6 +77,13 @@ C. **Repair of chain components.** In a component that is not a clique (14:00–
    maximum fill for it; if that fills more, its plan replaces the component's. The
    search has a node budget; components of real series are a handful of slots.
 
+D. **Leftovers.** Steps A–B can trade one slot for another of equal count (the quota
+   that would fill a later slot goes to a chain slot, which C then keeps), leaving a
+   slot empty that someone free could host. Each such slot goes to whoever fits and is
+   free then (not the previous host if another fits); if some stay empty, the same
+   search as C runs over the chain components together with the components holding
+   empty slots (up to ``LEFTOVER_SEARCH_SLOTS`` slots).
+
 Deciding whether *every* slot can be filled with arbitrary overlapping slots is
 NP-hard in general (list colouring of interval graphs); A–B are exact when overlapping
 slots form cliques (parallel sessions) and C is exact within its budget.
@@ -99,6 +106,8 @@ __all__ = ["plan_rotation", "replan_after_decline", "swap"]
 
 #: node budget of the exact search for one chain component (step C)
 SEARCH_BUDGET = 50_000
+#: the most open slots step D searches together (beyond, it keeps what steps A–C found)
+LEFTOVER_SEARCH_SLOTS = 16
 
 _SRC, _SINK = 0, 1
 
@@ -659,6 +668,7 @@ class _Planner:
             else:
                 self._assign(i, chosen)
         self._repair_chains()
+        self._fill_leftovers()
         return self.host
 
     # -- step C: chain components ------------------------------------------------------
@@ -683,6 +693,37 @@ class _Planner:
             for i in todo:
                 if chosen[i] is not None:
                     self._assign(i, chosen[i])
+
+    def _fill_leftovers(self) -> None:
+        """Step D: a slot left empty although someone fits it. Steps A–B may trade a slot
+        for another (the quota that would fill it went to a chain slot, which step C then
+        kept): give it to whoever fits and is free at that time, preferring someone who
+        did not host just before. If that is not enough, search the components holding
+        empty slots together with the chain components they compete with."""
+        empty = [i for i in self.open if self.host[i] is None and self.fits[i]]
+        for i in empty:
+            free = sorted((m for m in self.fits[i] if not self._overlap_busy(m, i)), key=self._key)
+            near = self._neighbours(i)
+            chosen = next((m for m in free if m not in near), free[0] if free else None)
+            if chosen is not None:
+                self._assign(i, chosen)
+        if not any(self.host[i] is None and self.fits[i] for i in self.open):
+            return
+        todo = sorted({i for n, comp in enumerate(self.comps)
+                       if not self.clique[n] or any(self.host[j] is None and self.fits.get(j) for j in comp)
+                       for i in comp if i not in self.keep},
+                      key=lambda i: (self.slots[i].start, i))
+        if len(todo) > LEFTOVER_SEARCH_SLOTS:
+            return
+        before = {i: self.host[i] for i in todo}
+        for i in todo:
+            self._unassign(i)
+        best = self._search(todo)
+        better = best is not None and sum(m is not None for m in best) > sum(m is not None for m in before.values())
+        chosen = dict(zip(todo, best)) if better else before
+        for i in todo:
+            if chosen[i] is not None:
+                self._assign(i, chosen[i])
 
     def _search(self, todo: list[int]) -> list[int | None] | None:
         """Branch and bound: the most slots of ``todo`` filled, preferring the fairness
