@@ -123,6 +123,7 @@ def test_the_admin_page_shows_the_block_and_re_enabling_clears_it(courtyard_make
     page = client.get(f"/c/{renfu.slug}/admin/plugins?lang=en").get_data(as_text=True)
     row = page.split('data-plugin="exploding"', 1)[1].split("</tr>", 1)[0]
     assert "Blocked after repeated failures" in row
+    assert "Last error: RuntimeError: " in row  # the admin sees why, to tell the plugin's authors
     client.post(f"/c/{renfu.slug}/admin/plugins", data={"csrf_token": token, "plugin": "exploding", "enabled": "1"})
     cy = app.extensions["courtyard"]
     with session_scope(cy.sessionmaker) as db:
