@@ -5,6 +5,10 @@ Every change to a live session is one :class:`LiveEvent` with a per-session sequ
 number allocated from :class:`LiveRoom` in the same transaction, so a reconnecting phone
 asks for "everything after seq N" and gets it in order, without duplicates. A client's
 own id for an emit (``client_key``) is unique per session, which makes a retry harmless.
+
+Each server process that serves ``/live`` is a :class:`LiveProcess` row with a heartbeat;
+a connection records the process that holds it, so the connections of a process that
+died without closing them (SIGKILL, power loss) are swept when its heartbeat goes stale.
 """
 
 from __future__ import annotations
@@ -58,6 +62,19 @@ class Participant(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LiveProcess(Base):
+    """A server process serving ``/live``: registered when it starts serving, its
+    heartbeat bumped every few seconds. A row whose heartbeat is stale is a dead process;
+    whoever sweeps it first deletes the row, and with it the claim on its connections."""
+
+    __tablename__ = "live_processes"
+
+    #: "<host>:<pid>:<random>", made when the process starts serving
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LiveConnection(Base):
     """One open Socket.IO connection of a participant (presence: who is here now)."""
 
@@ -67,6 +84,9 @@ class LiveConnection(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("consultation_sessions.id", ondelete="CASCADE"), index=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("live_participants.id", ondelete="CASCADE"), index=True)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the :class:`LiveProcess` holding the connection (None: recorded before processes were
+    #: tracked, or outside a server; swept like a dead process's)
+    process_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class LiveEvent(Base):
@@ -127,3 +147,6 @@ class FloorRequest(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: speaking time given with the floor, in seconds (None: no limit)
     seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: how the floor ended: "time" (the speaking time ran out), "host" (taken back),
+    #: "next" (given to someone else), "closed" (the session closed); None while speaking
+    ended_by: Mapped[str | None] = mapped_column(String(16), nullable=True)

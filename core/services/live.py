@@ -8,6 +8,11 @@ of one session, so sequence numbers are gap-free and unique across threads and
 processes. ``client_key`` is unique per session, so a retried emit finds the event its
 first attempt stored instead of storing a second one.
 
+Changes that two processes may race to make — taking the floor back when the speaking
+time runs out (every process's timer and sweep, and the host's button), sweeping the
+connections of a dead server process — are conditional ``UPDATE``/``DELETE`` statements,
+so exactly one of the racers does it and appends the event.
+
 Services flush; the caller commits, then broadcasts the returned events.
 """
 
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +34,8 @@ from core.db import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import ConsultationSession, Member
-from core.models.live import FloorRequest, LiveConnection, LiveEvent, LiveMessage, LiveRoom, Participant
+from core.models.live import (FloorRequest, LiveConnection, LiveEvent, LiveMessage, LiveProcess, LiveRoom,
+                              Participant)
 from core.models.member import Role
 from core.models.session import SessionStatus
 from core.services import sessions as sessions_service
@@ -49,6 +55,8 @@ MESSAGE_WINDOW = timedelta(seconds=10)
 MAX_REPLAY = 500
 
 HOST, DEPARTMENT, RESIDENT, GUEST = "host", "department", "resident", "guest"
+#: how a floor ended (``FloorRequest.ended_by``; ``reason`` of a ``floor_released`` event)
+ENDED_BY_TIME, ENDED_BY_HOST, ENDED_BY_NEXT, ENDED_BY_CLOSE = "time", "host", "next", "closed"
 
 
 class TooFast(Invalid):
@@ -183,10 +191,11 @@ def context(db: Session, *, session_id: int, participant_id: int) -> tuple[Consu
 
 
 def join(db: Session, *, session: ConsultationSession, member: Member | None, sid: str,
-         guest_name: str | None = None, guest_token: str | None = None, now: datetime | None = None) -> Joined:
+         guest_name: str | None = None, guest_token: str | None = None, now: datetime | None = None,
+         process_id: str | None = None) -> Joined:
     """Join ``session`` as ``member``, or as a guest (a returning guest brings their token).
-    Records attendance and presence; returns the participant and, for a new guest, the
-    token to keep."""
+    Records attendance and presence (the connection ``sid``, held by the server process
+    ``process_id``); returns the participant and, for a new guest, the token to keep."""
     now = now or utcnow()
     if session.status not in (SessionStatus.SCHEDULED.value, SessionStatus.LIVE.value):
         raise NotFound(N_("No open session has this code."), field="code")
@@ -235,7 +244,8 @@ def join(db: Session, *, session: ConsultationSession, member: Member | None, si
     was_online = _is_online(db, participant.id)
     existing = db.get(LiveConnection, sid)
     if existing is None:
-        db.add(LiveConnection(sid=sid, session_id=session.id, participant_id=participant.id, connected_at=now))
+        db.add(LiveConnection(sid=sid, session_id=session.id, participant_id=participant.id, connected_at=now,
+                              process_id=process_id))
     db.flush()
     event = None
     if not was_online:
@@ -260,23 +270,140 @@ def online(db: Session, session_id: int) -> list[Participant]:
     return list(db.scalars(select(Participant).where(Participant.id.in_(ids)).order_by(Participant.display_name)))
 
 
+def _lock_room(db: Session, session_id: int) -> None:
+    """Serialise presence changes of one session: on PostgreSQL a row lock on the room,
+    taken before the connection rows are deleted (the order closing a session takes them
+    in, so the two cannot deadlock), so of two connections of one participant closing at
+    once, the second sees both gone and tells everyone. On SQLite the write lock does it."""
+    db.execute(select(LiveRoom.session_id).where(LiveRoom.session_id == session_id).with_for_update())
+
+
+def _forget_connections(db: Session) -> None:
+    """Drop LiveConnection objects deleted behind the ORM's back by a bulk DELETE."""
+    for conn in [o for o in db.identity_map.values() if isinstance(o, LiveConnection)]:
+        db.expunge(conn)
+
+
 def leave(db: Session, *, sid: str, now: datetime | None = None) -> LiveEvent | None:
     """A connection closed; when it was the participant's last, everyone is told."""
     now = now or utcnow()
-    conn = db.get(LiveConnection, sid)
-    if conn is None:
+    session_id = db.scalar(select(LiveConnection.session_id).where(LiveConnection.sid == sid))
+    if session_id is None:  # already swept, or never recorded
         return None
-    participant = db.get(Participant, conn.participant_id)
-    db.delete(conn)
-    db.flush()
+    _lock_room(db, session_id)
+    participant_id = db.execute(delete(LiveConnection).where(LiveConnection.sid == sid)
+                                .returning(LiveConnection.participant_id)
+                                .execution_options(synchronize_session=False)).scalar()
+    _forget_connections(db)
+    if participant_id is None:  # swept meanwhile by another process
+        return None
+    participant = db.get(Participant, participant_id)
     if participant is None:
         return None
     participant.last_seen = now
     if _is_online(db, participant.id):
         return None
-    return append_event(db, session_id=conn.session_id, kind="presence", now=now, participant=participant,
+    return append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
                         payload={"participant": brief(participant), "online": False,
-                                 "count": online_count(db, conn.session_id)})
+                                 "count": online_count(db, session_id)})
+
+
+# ---------------------------------------------------------------------------
+# server processes: heartbeats, and sweeping the connections of dead ones
+
+
+def register_process(db: Session, *, process_id: str, now: datetime | None = None) -> None:
+    """Record a server process that starts serving (again)."""
+    now = now or utcnow()
+    row = db.get(LiveProcess, process_id)
+    if row is None:
+        db.add(LiveProcess(id=process_id, started_at=now, heartbeat_at=now))
+    else:
+        row.heartbeat_at = now
+    db.flush()
+
+
+def heartbeat(db: Session, *, process_id: str, now: datetime | None = None) -> bool:
+    """Bump the process's heartbeat. False when its row is gone: another process took it
+    for dead and swept its connections (it was paused longer than the timeout); the
+    caller registers again and :func:`restore_connections`."""
+    result = db.execute(update(LiveProcess).where(LiveProcess.id == process_id)
+                        .values(heartbeat_at=now or utcnow()).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def restore_connections(db: Session, *, process_id: str, connections: dict[str, tuple[int, int]],
+                        now: datetime | None = None) -> list[LiveEvent]:
+    """Record again the connections (sid → (session id, participant id)) this process
+    still holds but another process swept; those who come back online are announced."""
+    now = now or utcnow()
+    events: list[LiveEvent] = []
+    for sid, (session_id, participant_id) in sorted(connections.items()):
+        if db.get(LiveConnection, sid) is not None:
+            continue
+        session = db.get(ConsultationSession, session_id)
+        participant = db.get(Participant, participant_id)
+        if session is None or participant is None or session.status not in (SessionStatus.SCHEDULED.value,
+                                                                             SessionStatus.LIVE.value):
+            continue
+        was_online = _is_online(db, participant_id)
+        db.add(LiveConnection(sid=sid, session_id=session_id, participant_id=participant_id, connected_at=now,
+                              process_id=process_id))
+        db.flush()
+        if not was_online:
+            events.append(append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
+                                       payload={"participant": brief(participant), "online": True,
+                                                "count": online_count(db, session_id)}))
+    return events
+
+
+def sweep_dead_processes(db: Session, *, stale_after: timedelta, keep: str | None = None,
+                         now: datetime | None = None) -> list[LiveEvent]:
+    """Forget the server processes whose heartbeat is older than ``stale_after`` (but
+    never ``keep``, the caller) and drop the connections no live process holds; everyone
+    who is thereby no longer present is announced as gone (``reason: "lost"``).
+
+    Both are ``DELETE … RETURNING``: when two processes sweep at once, each row is deleted
+    by one of them, and only that one tells the room."""
+    now = now or utcnow()
+    stale = [LiveProcess.heartbeat_at < now - stale_after]
+    if keep is not None:
+        stale.append(LiveProcess.id != keep)
+    dead = db.execute(delete(LiveProcess).where(*stale)
+                      .returning(LiveProcess.id, LiveProcess.heartbeat_at)
+                      .execution_options(synchronize_session=False)).all()
+    last_beat = {pid: beat for pid, beat in dead}
+    orphaned = or_(LiveConnection.process_id.is_(None), LiveConnection.process_id.not_in(select(LiveProcess.id)))
+    locked = sorted(db.scalars(select(LiveConnection.session_id).where(orphaned).distinct()))
+    for session_id in locked:  # rooms first, then connections: the order every writer uses
+        _lock_room(db, session_id)
+    gone = db.execute(delete(LiveConnection).where(orphaned)
+                      .returning(LiveConnection.session_id, LiveConnection.participant_id,
+                                 LiveConnection.process_id)
+                      .execution_options(synchronize_session=False)).all()
+    if not gone:
+        return []
+    _forget_connections(db)
+    lost: dict[int, dict[int, datetime | None]] = {}
+    for session_id, participant_id, process_id in gone:
+        seen = lost.setdefault(session_id, {})
+        beats = [b for b in (seen.get(participant_id), last_beat.get(process_id)) if b is not None]
+        seen[participant_id] = max(beats) if beats else None
+    events: list[LiveEvent] = []
+    for session_id in sorted(lost):
+        if session_id not in locked:  # orphaned since we looked (rare): lock it now
+            _lock_room(db, session_id)
+        for participant_id, beat in sorted(lost[session_id].items()):
+            participant = db.get(Participant, participant_id)
+            if participant is None or _is_online(db, participant_id):
+                continue
+            if beat is not None and beat > participant.last_seen:
+                participant.last_seen = beat  # last heard of when its process last answered
+            events.append(append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
+                                       payload={"participant": brief(participant), "online": False,
+                                                "count": online_count(db, session_id), "reason": "lost"}))
+    log.info("swept %s connection(s) of %s dead process(es)", len(gone), len(dead))
+    return events
 
 
 # ---------------------------------------------------------------------------
@@ -293,6 +420,18 @@ def _floor(db: Session, session_id: int) -> FloorRequest | None:
     if room is None or room.floor_request_id is None:
         return None
     return db.get(FloorRequest, room.floor_request_id)
+
+
+def floor_ends_at(request: FloorRequest) -> datetime | None:
+    """When the speaking time given with the floor runs out (None: no limit)."""
+    if request.seconds and request.granted_at:
+        return request.granted_at + timedelta(seconds=request.seconds)
+    return None
+
+
+def _time_is_up(request: FloorRequest | None, now: datetime) -> bool:
+    ends = floor_ends_at(request) if request is not None else None
+    return ends is not None and ends <= now
 
 
 def post_message(db: Session, *, session: ConsultationSession, participant: Participant, body: str,
@@ -312,7 +451,7 @@ def post_message(db: Session, *, session: ConsultationSession, participant: Part
         if parent is None or parent.session_id != session.id:
             raise NotFound(N_("No such message in this session."), field="reply_to")
     floor = _floor(db, session.id)
-    from_floor = bool(floor and floor.participant_id == participant.id)
+    from_floor = bool(floor and floor.participant_id == participant.id and not _time_is_up(floor, now))
     room = get_room(db, session.id)
     seq = _next_seq(db, session.id)
     message = LiveMessage(session_id=session.id, participant_id=participant.id, body=body, reply_to_id=reply_to_id,
@@ -365,7 +504,7 @@ def raise_hand(db: Session, *, session: ConsultationSession, participant: Partic
     if _waiting(db, session.id, participant.id) is not None:
         raise Conflict(N_("Your hand is already raised."))
     floor = _floor(db, session.id)
-    if floor is not None and floor.participant_id == participant.id:
+    if floor is not None and floor.participant_id == participant.id and not _time_is_up(floor, now):
         raise Conflict(N_("You have the floor already."))
     request = FloorRequest(session_id=session.id, participant_id=participant.id, status="waiting", raised_at=now)
     db.add(request)
@@ -393,13 +532,32 @@ def queue(db: Session, session_id: int) -> list[tuple[FloorRequest, Participant]
     return [(r, p) for r, p in rows]
 
 
-def _end_floor(db: Session, session_id: int, now: datetime) -> FloorRequest | None:
-    room = get_room(db, session_id)
-    current = _floor(db, session_id)
-    if current is not None:
-        current.status, current.ended_at = "done", now
-    room.floor_request_id = None
-    return current
+def _take_floor_back(db: Session, session_id: int, request: FloorRequest, *, ended_by: str,
+                     ended_at: datetime) -> bool:
+    """End ``request``'s turn if it still holds the floor. A conditional ``UPDATE`` on the
+    room: of several racers (the timers and sweeps of every process, the host's button,
+    a new grant) exactly one sees a row changed and may announce it."""
+    taken = db.execute(update(LiveRoom).where(LiveRoom.session_id == session_id,
+                                              LiveRoom.floor_request_id == request.id)
+                       .values(floor_request_id=None).execution_options(synchronize_session=False)).rowcount == 1
+    room = db.get(LiveRoom, session_id)
+    if room is not None:
+        db.expire(room, ["floor_request_id"])
+    if taken:
+        db.execute(update(FloorRequest).where(FloorRequest.id == request.id, FloorRequest.status == "speaking")
+                   .values(status="done", ended_at=ended_at, ended_by=ended_by)
+                   .execution_options(synchronize_session=False))
+        db.expire(request, ["status", "ended_at", "ended_by"])
+    return taken
+
+
+def _released(db: Session, session_id: int, request: FloorRequest, *, reason: str, now: datetime,
+              participant: Participant | None = None, key: str | None = None) -> LiveEvent:
+    speaker = db.get(Participant, request.participant_id)
+    return append_event(db, session_id=session_id, kind="floor_released", participant=participant, client_key=key,
+                        now=now, payload={"request_id": request.id, "participant_id": request.participant_id,
+                                          "participant": brief(speaker) if speaker else None, "reason": reason,
+                                          "ended_at": request.ended_at.isoformat() if request.ended_at else None})
 
 
 def grant_floor(db: Session, *, session: ConsultationSession, participant: Participant, to_participant_id: int,
@@ -414,7 +572,11 @@ def grant_floor(db: Session, *, session: ConsultationSession, participant: Parti
         raise NotFound(N_("No such participant in this session."), field="participant_id")
     if seconds is not None and not 10 <= seconds <= MAX_SPEAKING_SECONDS:
         raise Invalid(N_("Speaking time is between 10 seconds and an hour."), field="seconds")
-    _end_floor(db, session.id, now)
+    current = _floor(db, session.id)
+    if current is not None:  # the previous speaker's turn ends (floor_granted says so)
+        ran_out = _time_is_up(current, now)
+        _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_NEXT,
+                         ended_at=floor_ends_at(current) if ran_out else now)
     request = _waiting(db, session.id, speaker.id)
     if request is None:
         request = FloorRequest(session_id=session.id, participant_id=speaker.id, raised_at=now)
@@ -430,14 +592,44 @@ def grant_floor(db: Session, *, session: ConsultationSession, participant: Parti
 
 def revoke_floor(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
                  now: datetime | None = None) -> LiveEvent:
+    """The host takes the floor back. Racing the timer (or another host), one of them
+    releases it; the other finds nobody has the floor."""
     now = now or utcnow()
     require_host(participant)
     current = _floor(db, session.id)
-    if current is None:
+    if current is None or not _take_floor_back(db, session.id, current, ended_by=ENDED_BY_HOST, ended_at=now):
         raise Conflict(N_("Nobody has the floor."))
-    _end_floor(db, session.id, now)
-    return append_event(db, session_id=session.id, kind="floor_released", participant=participant, client_key=key,
-                        now=now, payload={"request_id": current.id, "participant_id": current.participant_id})
+    return _released(db, session.id, current, reason=ENDED_BY_HOST, now=now, participant=participant, key=key)
+
+
+def expire_floor(db: Session, *, session_id: int, request_id: int | None = None,
+                 now: datetime | None = None) -> LiveEvent | None:
+    """Take the floor back if its speaking time has run out (and, with ``request_id``,
+    only if that turn still holds it): a ``floor_released`` event with ``reason: "time"``,
+    or None when there is nothing to do or another process did it first. Called by the
+    timer set when the floor was given, and lazily (joins, snapshots, the periodic sweep)
+    so a floor outlives no process restart."""
+    now = now or utcnow()
+    current = _floor(db, session_id)
+    if current is None or (request_id is not None and current.id != request_id) or not _time_is_up(current, now):
+        return None
+    ends = floor_ends_at(current)
+    assert ends is not None
+    if not _take_floor_back(db, session_id, current, ended_by=ENDED_BY_TIME, ended_at=ends):
+        return None
+    return _released(db, session_id, current, reason=ENDED_BY_TIME, now=now)
+
+
+def timed_floors(db: Session) -> list[tuple[int, int, datetime]]:
+    """(session id, request id, ends at) of every floor held with a speaking time."""
+    rows = db.execute(select(LiveRoom.session_id, FloorRequest).join(
+        FloorRequest, FloorRequest.id == LiveRoom.floor_request_id).where(FloorRequest.seconds.is_not(None)))
+    out = []
+    for session_id, request in rows:
+        ends = floor_ends_at(request)
+        if ends is not None:
+            out.append((session_id, request.id, ends))
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -476,7 +668,11 @@ def set_status(db: Session, *, session: ConsultationSession, participant: Partic
     sessions_service.change_status(db, actor=member, session=session, status=status, now=now)
     room = get_room(db, session.id)
     if status == SessionStatus.CLOSED.value:
-        _end_floor(db, session.id, now)
+        current = _floor(db, session.id)
+        if current is not None:
+            ran_out = _time_is_up(current, now)
+            _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_CLOSE,
+                             ended_at=floor_ends_at(current) if ran_out else now)
         for request, _ in queue(db, session.id):
             request.status, request.ended_at = "withdrawn", now
         db.execute(LiveConnection.__table__.delete().where(LiveConnection.session_id == session.id))
@@ -521,7 +717,7 @@ def snapshot(db: Session, *, session: ConsultationSession, viewer: Participant, 
         "floor": None,
     }
     if floor is not None and floor_p is not None:
-        ends = floor.granted_at + timedelta(seconds=floor.seconds) if (floor.seconds and floor.granted_at) else None
+        ends = floor_ends_at(floor)
         state["floor"] = {"request_id": floor.id, "participant": brief(floor_p), "seconds": floor.seconds,
                           "granted_at": floor.granted_at.isoformat() if floor.granted_at else None,
                           "ends_at": ends.isoformat() if ends else None}
@@ -584,7 +780,8 @@ def build_minutes(db: Session, *, session: ConsultationSession, pm: Any = None,
         "floor": [{"name": people[r.participant_id].display_name if r.participant_id in people else "",
                    "role": people[r.participant_id].role if r.participant_id in people else "",
                    "granted_at": r.granted_at.isoformat() if r.granted_at else None,
-                   "ended_at": r.ended_at.isoformat() if r.ended_at else None, "seconds": r.seconds}
+                   "ended_at": r.ended_at.isoformat() if r.ended_at else None, "seconds": r.seconds,
+                   "ended_by": r.ended_by}
                   for r in floor_rows],
         "announcements": [{"text": e.payload["text"], "at": e.created_at.isoformat()}
                           for e in pins if e.payload.get("text")],

@@ -4,6 +4,10 @@ Thin handlers: load the payload through a schema, call one service in the event'
 of work, commit, broadcast the stored events to the session's room, acknowledge.
 Every emit that changes something carries a client id (``cid``); a retry with the same
 id is acknowledged with the first attempt's sequence number and changes nothing.
+
+The process's upkeep (:mod:`plugins.discussion.upkeep`: heartbeat, sweeping dead
+processes' connections, taking the floor back when the time runs out) starts with the
+first connection.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from core.models import Member
 from core.services import live as live_service
 from core.services import sessions as sessions_service
 from plugins.discussion import schemas
-from plugins.discussion.state import clock_for, limiter_for
+from plugins.discussion.state import clock_for, limiter_for, upkeep_for
 from web.auth import current_member
 from web.db import get_db
 from web.extensions import current_courtyard
@@ -58,6 +62,10 @@ class LiveNamespace(Namespace):
 
     def clock(self) -> Any:
         return clock_for(current_app)()
+
+    @property
+    def upkeep(self) -> Any:
+        return upkeep_for(current_app, self.joined)
 
     def _guard(self, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         db = get_db()
@@ -97,6 +105,15 @@ class LiveNamespace(Namespace):
             if event is not None:
                 self.socketio.emit("event", live_service.event_dict(event), to=room_name(session_id), namespace=self.namespace)
 
+    def _expire_floor(self, session_id: int) -> None:
+        """The lazy check before a snapshot: take back a floor whose time is up (no write
+        unless it is; another process doing it at the same moment makes this a no-op)."""
+        db = get_db()
+        event = live_service.expire_floor(db, session_id=session_id, now=self.clock())
+        if event is not None:
+            db.commit()
+            self.broadcast(session_id, [event])
+
     def _op(self, schema: type[Schema], data: Any, action: Callable[..., Any]) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             payload = self._load(schema, data)
@@ -123,6 +140,10 @@ class LiveNamespace(Namespace):
     # -- connection --------------------------------------------------------
 
     def on_connect(self, auth: Any = None) -> bool:
+        try:
+            self.upkeep.start()
+        except Exception:  # upkeep is retried by later connections; the client is served anyway
+            log.exception("could not start the live upkeep")
         return True
 
     def on_disconnect(self, reason: Any = None) -> None:
@@ -155,13 +176,16 @@ class LiveNamespace(Namespace):
             previous = self.joined.get(request.sid)
             if previous is not None and previous[0] != session.id:
                 raise Forbidden(N_("This connection is already in another session."))
+            upkeep = self.upkeep
+            upkeep.start()
             joined = live_service.join(db, session=session, member=member, sid=request.sid,
                                        guest_name=payload["guest_name"], guest_token=payload["guest_token"],
-                                       now=self.clock())
+                                       now=self.clock(), process_id=upkeep.process_id)
             db.commit()
             self.joined[request.sid] = (session.id, joined.participant.id)
             join_room(room_name(session.id))
             self.broadcast(session.id, [joined.event])
+            self._expire_floor(session.id)  # a floor whose time ran out while no timer was running
             p = joined.participant
             you = {**live_service.brief(p), "guest": p.member_id is None, "can_vote": p.member_id is not None,
                    "host": live_service.is_host(p)}
@@ -200,6 +224,7 @@ class LiveNamespace(Namespace):
     def on_state(self, data: Any = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             session, participant = self._context()
+            self._expire_floor(session.id)
             return {"ok": True, "state": live_service.snapshot(get_db(), session=session, viewer=participant,
                                                                now=self.clock())}
 
@@ -225,10 +250,20 @@ class LiveNamespace(Namespace):
         return self._op(schemas.HideSchema, data, live_service.hide_message)
 
     def on_grant_floor(self, data: Any = None) -> dict[str, Any]:
-        def action(db, *, participant_id, **kw):
-            return live_service.grant_floor(db, to_participant_id=participant_id, **kw)
+        granted: list[Any] = []
 
-        return self._op(schemas.GrantSchema, data, action)
+        def action(db, *, participant_id, **kw):
+            event = live_service.grant_floor(db, to_participant_id=participant_id, **kw)
+            granted.append(event)
+            return event
+
+        ack = self._op(schemas.GrantSchema, data, action)
+        if ack.get("ok") and granted and granted[0].payload.get("ends_at"):
+            from datetime import datetime
+
+            data = granted[0].payload
+            self.upkeep.arm(granted[0].session_id, data["request_id"], datetime.fromisoformat(data["ends_at"]))
+        return ack
 
     def on_revoke_floor(self, data: Any = None) -> dict[str, Any]:
         return self._op(schemas.CidSchema, data, live_service.revoke_floor)

@@ -48,6 +48,7 @@ JS_STRINGS = {
     "you_have_floor": N_("You have the floor"),
     "time_left": N_("%(time)s left"),
     "time_up": N_("Time is up"),
+    "time_ran_out": N_("%(name)s's speaking time ran out"),
     "nobody_floor": N_("Nobody has the floor"),
     "queue_empty": N_("No raised hands"),
     "closed": N_("This session is closed."),
@@ -153,7 +154,8 @@ def minutes_csv(slug: str, session_id: int):
     for row in data["agenda"]:
         writer.writerow(["agenda", "", "", "", row["title"], "reached" if row["reached"] else ""])
     for row in data["floor"]:
-        writer.writerow(["floor", row["granted_at"], row["name"], row["role"], "", row["seconds"] or ""])
+        writer.writerow(["floor", row["granted_at"], row["name"], row["role"], row.get("ended_by") or "",
+                         row["seconds"] or ""])
     for row in data["announcements"]:
         writer.writerow(["announcement", row["at"], "", "", row["text"], ""])
     for row in data["discussion"]:

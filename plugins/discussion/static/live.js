@@ -190,11 +190,14 @@
       case "hand_lowered":
         state.queue = state.queue.filter(function (q) { return q.request_id !== d.request_id; }); break;
       case "floor_granted":
-        state.floor = d;
+        state.floor = d; state.floorNote = null;
         state.queue = state.queue.filter(function (q) { return q.participant.id !== d.participant.id; });
         break;
       case "floor_released":
-        if (state.floor && state.floor.request_id === d.request_id) state.floor = null; break;
+        if (state.floor && state.floor.request_id === d.request_id) state.floor = null;
+        // the server took the floor back when the speaking time ran out: say so
+        state.floorNote = d.reason === "time" && d.participant ? fmt(T.time_ran_out, { name: d.participant.name }) : null;
+        break;
       case "agenda": state.agendaPosition = d.position; break;
       case "pinned": state.pinned = d.text; break;
       case "status":
@@ -327,7 +330,10 @@
       var me = state.you && state.floor.participant.id === state.you.id;
       who.textContent = me ? T.you_have_floor : fmt(T.has_floor, { name: state.floor.participant.name });
       $("floor").classList.add("active");
-    } else { who.textContent = T.nobody_floor; $("floor").classList.remove("active"); }
+    } else {
+      who.textContent = state.floorNote ? state.floorNote + " · " + T.nobody_floor : T.nobody_floor;
+      $("floor").classList.remove("active");
+    }
     tick();
   }
   function tick() {

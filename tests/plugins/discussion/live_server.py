@@ -28,7 +28,8 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, tmp_path: Path, *, database_url: str | None = None, message_queue: str | None = None,
-                 port: int | None = None, async_mode: str = "threading", threads: int = 64):
+                 port: int | None = None, async_mode: str = "threading", threads: int = 64,
+                 env: dict[str, str] | None = None):
         self.threads = threads
         self.tmp = tmp_path
         self.port = port or free_port()
@@ -39,7 +40,7 @@ class LiveServer:
                     "COURTYARD_INSTANCE_PATH": str(tmp_path),
                     "COURTYARD_PLUGIN_ENTRYPOINTS": "0",
                     "COURTYARD_ASYNC_MODE": async_mode,
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1", **(env or {})}
         self.env.pop("COURTYARD_MESSAGE_QUEUE", None)
         if message_queue:
             self.env["COURTYARD_MESSAGE_QUEUE"] = message_queue
