@@ -213,9 +213,11 @@ def join(db: Session, *, session: ConsultationSession, member: Member | None, si
         if participant is None:
             participant = Participant(session_id=session.id, member_id=member.id, display_name=member.display_name,
                                       role=role, first_seen=now, last_seen=now)
-            db.add(participant)
             try:
+                # added inside the savepoint: begin_nested() flushes what is pending first, and
+                # a failed insert there would poison the whole transaction
                 with db.begin_nested():
+                    db.add(participant)
                     db.flush()
             except IntegrityError:  # the same member joined from two phones at once
                 participant = db.scalar(select(Participant).where(Participant.session_id == session.id,

@@ -80,3 +80,45 @@ def test_the_same_client_id_is_stored_once(live):
     with session_scope(cy.sessionmaker) as db:
         assert live_service.find_event(db, session_id=live.session_id, key="k:1").seq == 2
         assert live_service.last_seq(db, live.session_id) == 2  # the failed attempt used no number
+
+
+def _join_from_many_phones(app, session_id: int, member_id: int, phones: int = 6) -> list[int]:
+    """One member opens the live page on ``phones`` devices at the same moment."""
+    from core.models import Member
+
+    cy = app.extensions["courtyard"]
+    barrier = threading.Barrier(phones)
+    joined: list[int] = []
+    errors: list[BaseException] = []
+
+    def phone(n: int) -> None:
+        try:
+            barrier.wait(10)
+            with session_scope(cy.sessionmaker) as db:
+                session = db.get(ConsultationSession, session_id)
+                member = db.get(Member, member_id)
+                joined.append(live_service.join(db, session=session, member=member, sid=f"phone{n}").participant.id)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=phone, args=(n,)) for n in range(phones)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return joined
+
+
+def test_one_member_joining_from_several_phones_at_once_is_one_participant(live):
+    joined = _join_from_many_phones(live.app, live.session_id, live.ids["resident"])
+    assert len(joined) == 6 and len(set(joined)) == 1
+
+
+@pytest.mark.postgres
+def test_one_member_joining_from_several_phones_at_once_on_postgres(tmp_path, fresh_postgres, live_clock):
+    app = make_app(tmp_path, DATABASE_URL=fresh_postgres, DISCUSSION_CLOCK=live_clock)
+    world = LiveWorld(app, live_clock)
+    joined = _join_from_many_phones(app, world.session_id, world.ids["resident"], phones=8)
+    assert len(joined) == 8 and len(set(joined)) == 1
+    app.extensions["courtyard"].engine.dispose()
