@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
 from core.db import utcnow
@@ -144,6 +145,8 @@ def eligible_ids(motion: Motion, db: Session) -> Any:
 def is_eligible(db: Session, motion: Motion, member: Member | None) -> bool:
     if member is None or not member.active or member.community_id != motion.community_id:
         return False
+    if motion.electorate == Electorate.COMMUNITY.value:  # every active member: nothing more to ask
+        return True
     return bool(db.scalar(select(eligible_ids(motion, db).where(Member.id == member.id).exists())))
 
 
@@ -403,20 +406,6 @@ class CastOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _lock(db: Session, motion: Motion, now: datetime) -> None:
-    """Take the motion's row lock and re-check, under it, that the vote is open."""
-    row = db.execute(update(Motion).where(Motion.id == motion.id).values(log_length=Motion.log_length)
-                     .returning(Motion.status, Motion.opens_at, Motion.closes_at)
-                     .execution_options(synchronize_session=False)).one()
-    status, opens_at, closes_at = row
-    if status == MotionStatus.CLOSED.value:
-        raise Conflict(MSG_CLOSED, field="motion")
-    if status != MotionStatus.OPEN.value:
-        raise Conflict(MSG_NOT_OPEN, field="motion")
-    motion.status = status
-    _check_window(motion, now)
-
-
 def _check_window(motion: Motion, now: datetime) -> None:
     p = phase(motion, now)
     if p in ("closed", "ended"):
@@ -425,19 +414,229 @@ def _check_window(motion: Motion, now: datetime) -> None:
         raise Conflict(MSG_NOT_OPEN, field="motion")
 
 
-def _append_log(db: Session, motion: Motion, record: dict[str, Any]) -> BallotLogEntry:
-    position, prev = db.execute(update(Motion).where(Motion.id == motion.id)
-                                .values(log_length=Motion.log_length + 1)
-                                .returning(Motion.log_length, Motion.log_head)
-                                .execution_options(synchronize_session=False)).one()
-    digest = entry_hash(prev, record)
-    db.execute(update(Motion).where(Motion.id == motion.id).values(log_head=digest)
-               .execution_options(synchronize_session=False))
-    entry = BallotLogEntry(motion_id=motion.id, position=position, record=record, prev_hash=prev, entry_hash=digest)
-    db.add(entry)
-    db.flush()
-    db.expire(motion, ["log_length", "log_head"])
-    return entry
+@dataclass(frozen=True)
+class _Head:
+    """A motion whose row lock this transaction holds: its log head as this transaction
+    has extended it, and its window as read under the lock."""
+
+    length: int
+    hash: str
+    opens_at: datetime | None
+    closes_at: datetime | None
+    dirty: bool = False
+
+
+class CastBatch:
+    """Ballots cast in one transaction: a single vote (:func:`cast_ballot`) or the live
+    writer's group commit (``plugins.voting.live.VoteWriter``).
+
+    The first vote of a motion takes the motion's row lock (``UPDATE motions …
+    RETURNING``, which also reads the log head and re-checks, under the lock, that the
+    vote is open); later votes of that motion in the same transaction already hold the
+    lock and extend the hash chain in memory; :meth:`finish` writes each head once.
+    A refused vote (a :class:`~core.errors.DomainError`) is refused before it writes
+    anything, so the batch goes on; ``cast(..., savepoint=True)`` also runs a vote in its
+    own SAVEPOINT, for callers that must survive other failures of one vote (the live
+    writer instead rolls back and casts the batch again without it: savepoints cost more
+    than the rare replay). The caller commits (after :meth:`finish`).
+    """
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+        db.flush()  # whatever the session holds goes first, as an ORM statement would autoflush it
+        #: the statements below run on the session's connection (SQLAlchemy Core: no unit
+        #: of work per vote), in the session's transaction
+        self.conn = db.connection()
+        self.heads: dict[int, _Head] = {}
+
+    # -- the transaction
+
+    def cast(self, *, actor: Any, motion: Motion, choice: Any, voter: Any = None, client_id: str | None = None,
+             voter_key: str | None = None, now: datetime | None = None, savepoint: bool = False) -> CastOutcome:
+        """Cast or change one ballot (see :func:`cast_ballot`)."""
+        if not savepoint:
+            return self._cast(actor, motion, choice, voter, client_id, voter_key, now or utcnow())
+        heads = dict(self.heads)
+        sp = self.conn.begin_nested()
+        try:
+            outcome = self._cast(actor, motion, choice, voter, client_id, voter_key, now or utcnow())
+            sp.commit()
+            return outcome
+        except BaseException:
+            if sp.is_active:
+                sp.rollback()
+            # a rolled-back savepoint also gave back the row lock it took (PostgreSQL) and
+            # the log entries it appended: forget them
+            self.heads = heads
+            raise
+
+    def finish(self) -> None:
+        """Write the head of every motion whose log this transaction extended (once per
+        motion), and flush. Call before committing."""
+        for motion_id, head in list(self.heads.items()):
+            if head.dirty:
+                self.conn.execute(_HEAD_UPDATE, {"motion_id": motion_id, "length": head.length, "head": head.hash})
+                self.heads[motion_id] = _Head(head.length, head.hash, head.opens_at, head.closes_at)
+                motion = self.db.identity_map.get(self.db.identity_key(Motion, motion_id))
+                if motion is not None:
+                    set_committed_value(motion, "log_length", head.length)
+                    set_committed_value(motion, "log_head", head.hash)
+        self.db.flush()
+
+    # -- one vote
+
+    def _lock(self, motion: Motion, now: datetime) -> None:
+        """Take the motion's row lock once per transaction and re-check, under it, that
+        the vote is open (and, for every vote, its window at ``now``)."""
+        head = self.heads.get(motion.id)
+        if head is None:
+            row = self.conn.execute(_MOTION_LOCK, {"motion_id": motion.id}).one()
+            status, opens_at, closes_at, length, digest = row
+            if status == MotionStatus.CLOSED.value:
+                raise Conflict(MSG_CLOSED, field="motion")
+            if status != MotionStatus.OPEN.value:
+                raise Conflict(MSG_NOT_OPEN, field="motion")
+            head = self.heads[motion.id] = _Head(length, digest, opens_at, closes_at)
+            if motion.status != status:
+                set_committed_value(motion, "status", status)
+        # the status is "open" while we hold the lock; the window is checked for this vote's time
+        if head.opens_at is not None and head.opens_at > now:
+            raise Conflict(MSG_NOT_OPEN, field="motion")
+        if head.closes_at is not None and head.closes_at <= now:
+            raise Conflict(MSG_CLOSED, field="motion")
+
+    def _append_log(self, motion: Motion, record: dict[str, Any]) -> None:
+        head = self.heads[motion.id]
+        digest = entry_hash(head.hash, record)
+        self.conn.execute(_LOG_INSERT, {"motion_id": motion.id, "position": head.length + 1, "record": record,
+                                      "prev_hash": head.hash, "entry_hash": digest})
+        self.heads[motion.id] = _Head(head.length + 1, digest, head.opens_at, head.closes_at, dirty=True)
+
+    def _cast(self, actor: Any, motion: Motion, choice: Any, voter: Any, client_id: str | None,
+              voter_key: str | None, now: datetime) -> CastOutcome:
+        voter = voter or actor
+        assisted = voter.id != actor.id
+        if assisted and not can_manage(self.db, actor, motion, motion.community_id):
+            raise Forbidden(MSG_ASSIST)
+        if not (actor.active and actor.community_id == motion.community_id):
+            raise Forbidden(N_("Only members of this community can do this."))
+        if motion.status == MotionStatus.CLOSED.value:
+            raise Conflict(MSG_CLOSED, field="motion")
+        _check_window(motion, now)
+        if not is_eligible(self.db, motion, voter):
+            raise Forbidden(MSG_VOTER_NOT_ELIGIBLE if assisted else MSG_NOT_ELIGIBLE, field="motion")
+        self._lock(motion, now)
+        assisted_by = actor.id if assisted else None
+        if motion.secret:
+            return self._cast_secret(motion, voter, choice, assisted_by, client_id, voter_key)
+        return self._cast_open(motion, voter, choice, assisted_by, client_id, now)
+
+    def _cast_open(self, motion: Motion, voter: Any, choice: Any, assisted_by: int | None, client_id: str | None,
+                   now: datetime) -> CastOutcome:
+        db = self.conn
+        existing = db.execute(_BALLOT_OF, {"motion_id": motion.id, "member_id": voter.id}).first()
+        if existing is not None:
+            ballot_id, old_choice, old_nonce, old_receipt, old_client, old_assisted = existing
+            if client_id is not None and old_client == client_id:
+                return CastOutcome(motion, old_receipt, old_nonce, duplicate=True, assisted_by_id=old_assisted)
+            if old_choice == choice:
+                if client_id and client_id != old_client:
+                    db.execute(_BALLOT_CID, {"ballot_id": ballot_id, "v_client_id": client_id})
+                return CastOutcome(motion, old_receipt, old_nonce, assisted_by_id=old_assisted)
+        nonce = secrets.token_hex(16)
+        receipt = receipt_for(motion.id, choice, nonce)
+        record: dict[str, Any] = {"op": "change" if existing else "cast", "member": voter.id,
+                                  "assisted_by": assisted_by, "choice": choice, "nonce": nonce, "receipt": receipt}
+        if existing is not None:
+            record["replaces"] = existing[3]
+            db.execute(_BALLOT_CHANGE, {"ballot_id": existing[0], "v_choice": choice, "v_nonce": nonce,
+                                        "v_receipt": receipt, "v_assisted_by_id": assisted_by,
+                                        "v_client_id": client_id, "v_updated_at": now})
+        else:
+            db.execute(_BALLOTS.insert(), {"motion_id": motion.id, "member_id": voter.id, "choice": choice,
+                                           "nonce": nonce, "receipt": receipt, "assisted_by_id": assisted_by,
+                                           "client_id": client_id, "cast_at": now, "updated_at": now})
+        self._append_log(motion, record)
+        return CastOutcome(motion, receipt, nonce, first=existing is None, changed=existing is not None,
+                           assisted_by_id=assisted_by)
+
+    def _cast_secret(self, motion: Motion, voter: Any, choice: Any, assisted_by: int | None,
+                     client_id: str | None, voter_key: str | None) -> CastOutcome:
+        db = self.conn
+        part = db.execute(_PARTICIPATION_OF, {"motion_id": motion.id, "member_id": voter.id}).first()
+        key_hash = replace_hash(motion.id, voter_key) if voter_key else None
+        anon = None
+        if key_hash is not None:
+            anon = db.execute(_ANONYMOUS_BY_KEY, {"motion_id": motion.id, "replace_hash": key_hash}).first()
+        if part is None:
+            if anon is not None:
+                raise Conflict(MSG_KEY_TAKEN, field="voter_key")
+            voter_key = voter_key or secrets.token_urlsafe(24)
+            nonce = secrets.token_hex(16)
+            receipt = receipt_for(motion.id, choice, nonce)
+            # two records that share nothing: random ids, no timestamps (docs/voting.md)
+            db.execute(_PARTICIPATIONS.insert(), {"id": random_id(), "motion_id": motion.id, "member_id": voter.id,
+                                                  "assisted_by_id": assisted_by, "client_id": client_id})
+            db.execute(_ANONYMOUS.insert(), {"id": random_id(), "motion_id": motion.id, "choice": choice,
+                                             "nonce": nonce, "receipt": receipt,
+                                             "replace_hash": replace_hash(motion.id, voter_key)})
+            self._append_log(motion, {"op": "cast", "choice": choice, "nonce": nonce, "receipt": receipt})
+            return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
+        part_id, part_client, part_assisted = part
+        if client_id is not None and part_client == client_id:
+            return CastOutcome(motion, anon[2] if anon else None, anon[3] if anon else None, duplicate=True,
+                               voter_key=voter_key, assisted_by_id=part_assisted)
+        if voter_key is None:
+            raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
+        if anon is None:
+            raise Conflict(MSG_BAD_KEY, field="voter_key")
+        db.execute(_PARTICIPATION_UPDATE, {"part_id": part_id, "v_client_id": client_id or part_client,
+                                           "v_assisted_by_id": assisted_by})
+        anon_id, anon_choice, old_receipt, anon_nonce = anon
+        if anon_choice == choice:
+            return CastOutcome(motion, old_receipt, anon_nonce, voter_key=voter_key, assisted_by_id=assisted_by)
+        db.execute(_ANONYMOUS_DELETE, {"anon_id": anon_id})
+        nonce = secrets.token_hex(16)
+        receipt = receipt_for(motion.id, choice, nonce)
+        db.execute(_ANONYMOUS.insert(), {"id": random_id(), "motion_id": motion.id, "choice": choice, "nonce": nonce,
+                                         "receipt": receipt, "replace_hash": key_hash})
+        self._append_log(motion, {"op": "change", "choice": choice, "nonce": nonce, "receipt": receipt,
+                                  "replaces": old_receipt})
+        return CastOutcome(motion, receipt, nonce, changed=True, voter_key=voter_key, assisted_by_id=assisted_by)
+
+
+# the statements of the hot path, on the tables (Core), built once: SQLAlchemy caches their
+# compiled form
+_MOTIONS = Motion.__table__
+_BALLOTS = Ballot.__table__
+_PARTICIPATIONS = Participation.__table__
+_ANONYMOUS = AnonymousBallot.__table__
+_LOG = BallotLogEntry.__table__
+_MOTION_LOCK = (update(_MOTIONS).where(_MOTIONS.c.id == bindparam("motion_id"))
+                .values(log_length=_MOTIONS.c.log_length)
+                .returning(_MOTIONS.c.status, _MOTIONS.c.opens_at, _MOTIONS.c.closes_at, _MOTIONS.c.log_length,
+                           _MOTIONS.c.log_head))
+_HEAD_UPDATE = (update(_MOTIONS).where(_MOTIONS.c.id == bindparam("motion_id"))
+                .values(log_length=bindparam("length"), log_head=bindparam("head")))
+_BALLOT_OF = (select(_BALLOTS.c.id, _BALLOTS.c.choice, _BALLOTS.c.nonce, _BALLOTS.c.receipt, _BALLOTS.c.client_id,
+                     _BALLOTS.c.assisted_by_id)
+              .where(_BALLOTS.c.motion_id == bindparam("motion_id"), _BALLOTS.c.member_id == bindparam("member_id")))
+_BALLOT_CID = (update(_BALLOTS).where(_BALLOTS.c.id == bindparam("ballot_id"))
+               .values(client_id=bindparam("v_client_id")))
+_BALLOT_CHANGE = (update(_BALLOTS).where(_BALLOTS.c.id == bindparam("ballot_id"))
+                  .values(choice=bindparam("v_choice"), nonce=bindparam("v_nonce"), receipt=bindparam("v_receipt"),
+                          assisted_by_id=bindparam("v_assisted_by_id"), client_id=bindparam("v_client_id"),
+                          updated_at=bindparam("v_updated_at")))
+_PARTICIPATION_OF = (select(_PARTICIPATIONS.c.id, _PARTICIPATIONS.c.client_id, _PARTICIPATIONS.c.assisted_by_id)
+                     .where(_PARTICIPATIONS.c.motion_id == bindparam("motion_id"),
+                            _PARTICIPATIONS.c.member_id == bindparam("member_id")))
+_PARTICIPATION_UPDATE = (update(_PARTICIPATIONS).where(_PARTICIPATIONS.c.id == bindparam("part_id"))
+                         .values(client_id=bindparam("v_client_id"), assisted_by_id=bindparam("v_assisted_by_id")))
+_ANONYMOUS_BY_KEY = (select(_ANONYMOUS.c.id, _ANONYMOUS.c.choice, _ANONYMOUS.c.receipt, _ANONYMOUS.c.nonce)
+                     .where(_ANONYMOUS.c.motion_id == bindparam("motion_id"),
+                            _ANONYMOUS.c.replace_hash == bindparam("replace_hash")))
+_ANONYMOUS_DELETE = delete(_ANONYMOUS).where(_ANONYMOUS.c.id == bindparam("anon_id"))
+_LOG_INSERT = _LOG.insert()
 
 
 def cast_ballot(db: Session, *, actor: Member, motion: Motion, choice: Any, voter: Member | None = None,
@@ -448,102 +647,13 @@ def cast_ballot(db: Session, *, actor: Member, motion: Motion, choice: Any, vote
     ``voter``: an assisted vote). ``choice`` is the bare ballot the method's schema loaded.
 
     A retry with the ``client_id`` of the emit that last changed the ballot changes nothing
-    (``duplicate``); casting the same choice again changes nothing either."""
-    now = now or utcnow()
-    voter = voter or actor
-    assisted = voter.id != actor.id
-    if assisted and not can_manage(db, actor, motion, motion.community_id):
-        raise Forbidden(MSG_ASSIST)
-    if not (actor.active and actor.community_id == motion.community_id):
-        raise Forbidden(N_("Only members of this community can do this."))
-    if motion.status == MotionStatus.CLOSED.value:
-        raise Conflict(MSG_CLOSED, field="motion")
-    _check_window(motion, now)
-    if not is_eligible(db, motion, voter):
-        raise Forbidden(MSG_VOTER_NOT_ELIGIBLE if assisted else MSG_NOT_ELIGIBLE, field="motion")
-    _lock(db, motion, now)
-    assisted_by = actor.id if assisted else None
-    if motion.secret:
-        return _cast_secret(db, motion, voter, choice, assisted_by, client_id, voter_key, now)
-    return _cast_open(db, motion, voter, choice, assisted_by, client_id, now)
-
-
-def _cast_open(db: Session, motion: Motion, voter: Member, choice: Any, assisted_by: int | None,
-               client_id: str | None, now: datetime) -> CastOutcome:
-    existing = db.scalar(select(Ballot).where(Ballot.motion_id == motion.id, Ballot.member_id == voter.id)
-                         .execution_options(populate_existing=True))
-    if existing is not None:
-        if client_id is not None and existing.client_id == client_id:
-            return CastOutcome(motion, existing.receipt, existing.nonce, duplicate=True,
-                               assisted_by_id=existing.assisted_by_id)
-        if existing.choice == choice:
-            existing.client_id = client_id or existing.client_id
-            db.flush()
-            return CastOutcome(motion, existing.receipt, existing.nonce, assisted_by_id=existing.assisted_by_id)
-    nonce = secrets.token_hex(16)
-    receipt = receipt_for(motion.id, choice, nonce)
-    record: dict[str, Any] = {"op": "change" if existing else "cast", "member": voter.id, "assisted_by": assisted_by,
-                              "choice": choice, "nonce": nonce, "receipt": receipt}
-    if existing is not None:
-        record["replaces"] = existing.receipt
-        existing.choice, existing.nonce, existing.receipt = choice, nonce, receipt
-        existing.assisted_by_id, existing.client_id, existing.updated_at = assisted_by, client_id, now
-    else:
-        db.add(Ballot(motion_id=motion.id, member_id=voter.id, choice=choice, nonce=nonce, receipt=receipt,
-                      assisted_by_id=assisted_by, client_id=client_id, cast_at=now, updated_at=now))
-    db.flush()
-    _append_log(db, motion, record)
-    return CastOutcome(motion, receipt, nonce, first=existing is None, changed=existing is not None,
-                       assisted_by_id=assisted_by)
-
-
-def _cast_secret(db: Session, motion: Motion, voter: Member, choice: Any, assisted_by: int | None,
-                 client_id: str | None, voter_key: str | None, now: datetime) -> CastOutcome:
-    part = db.scalar(select(Participation).where(Participation.motion_id == motion.id,
-                                                 Participation.member_id == voter.id)
-                     .execution_options(populate_existing=True))
-    key_hash = replace_hash(motion.id, voter_key) if voter_key else None
-    anon = None
-    if key_hash is not None:
-        anon = db.scalar(select(AnonymousBallot).where(AnonymousBallot.motion_id == motion.id,
-                                                       AnonymousBallot.replace_hash == key_hash)
-                         .execution_options(populate_existing=True))
-    if part is None:
-        if anon is not None:
-            raise Conflict(MSG_KEY_TAKEN, field="voter_key")
-        voter_key = voter_key or secrets.token_urlsafe(24)
-        nonce = secrets.token_hex(16)
-        receipt = receipt_for(motion.id, choice, nonce)
-        db.add(Participation(id=random_id(), motion_id=motion.id, member_id=voter.id, assisted_by_id=assisted_by,
-                             client_id=client_id))
-        db.add(AnonymousBallot(id=random_id(), motion_id=motion.id, choice=choice, nonce=nonce, receipt=receipt,
-                               replace_hash=replace_hash(motion.id, voter_key)))
-        db.flush()
-        _append_log(db, motion, {"op": "cast", "choice": choice, "nonce": nonce, "receipt": receipt})
-        return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
-    if client_id is not None and part.client_id == client_id:
-        return CastOutcome(motion, anon.receipt if anon else None, anon.nonce if anon else None, duplicate=True,
-                           voter_key=voter_key, assisted_by_id=part.assisted_by_id)
-    if voter_key is None:
-        raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
-    if anon is None:
-        raise Conflict(MSG_BAD_KEY, field="voter_key")
-    part.client_id = client_id or part.client_id
-    part.assisted_by_id = assisted_by
-    if anon.choice == choice:
-        db.flush()
-        return CastOutcome(motion, anon.receipt, anon.nonce, voter_key=voter_key, assisted_by_id=assisted_by)
-    old_receipt = anon.receipt
-    db.delete(anon)
-    db.flush()
-    nonce = secrets.token_hex(16)
-    receipt = receipt_for(motion.id, choice, nonce)
-    db.add(AnonymousBallot(id=random_id(), motion_id=motion.id, choice=choice, nonce=nonce, receipt=receipt,
-                           replace_hash=key_hash))
-    db.flush()
-    _append_log(db, motion, {"op": "change", "choice": choice, "nonce": nonce, "receipt": receipt,
-                             "replaces": old_receipt})
-    return CastOutcome(motion, receipt, nonce, changed=True, voter_key=voter_key, assisted_by_id=assisted_by)
+    (``duplicate``); casting the same choice again changes nothing either. (Many votes in
+    one transaction: :class:`CastBatch`.)"""
+    batch = CastBatch(db)
+    outcome = batch.cast(actor=actor, motion=motion, choice=choice, voter=voter, client_id=client_id,
+                         voter_key=voter_key, now=now)
+    batch.finish()
+    return outcome
 
 
 # ---------------------------------------------------------------------------

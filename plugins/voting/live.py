@@ -8,6 +8,10 @@ Motion openings and closings of a session are also appended to that session's ``
 event log (kinds ``motion_opened`` / ``motion_closed``), so a phone that reconnects to the
 live page replays them in order.
 
+Votes are written by one :class:`VoteWriter` per process (group commit: a batch of queued
+votes in one transaction, each acknowledged after that commit); see ``docs/voting.md``,
+*The write path*.
+
 Server → client events on ``/vote`` (room ``motion:<id>``):
 
 * ``motion`` ``{motion_id, status, phase, result?}`` — opened or closed (``result`` on close);
@@ -19,6 +23,7 @@ Server → client events on ``/vote`` (room ``motion:<id>``):
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any, Callable
@@ -26,10 +31,11 @@ from typing import Any, Callable
 from flask import current_app, request
 from flask_socketio import Namespace, join_room
 from marshmallow import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.db import session_scope, utcnow
-from core.errors import DomainError, Forbidden
+from core.errors import DomainError, Forbidden, NotFound
 from core.i18n import N_
 from core.services import votes as svc
 from web.auth import current_member
@@ -149,6 +155,7 @@ class Broadcaster:
     def motion_changed(self, change: svc.MotionChange) -> None:
         """After commit: tell the motion's watchers and its session's live room."""
         motion = change.motion
+        motion_cache(self.app).forget(motion.id)
         payload: dict[str, Any] = {"motion_id": motion.id, "status": motion.status, "phase": svc.phase(motion)}
         if change.result is not None:
             payload["result"] = change.result.result
@@ -208,6 +215,47 @@ def motion_state(db: Any, motion: Any, member: Any, now: Any) -> dict[str, Any]:
     return state
 
 
+_CID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_VOTE_KEYS = frozenset({"cid", "motion_id", "ballot", "voter_key", "member_id"})
+
+
+def _plain_vote(data: Any) -> dict[str, Any] | None:
+    """The common vote (``{cid, motion_id, ballot}``, maybe ``voter_key``) checked by hand
+    — exactly what :class:`~plugins.voting.schemas.LiveVoteSchema` would load, at a fraction
+    of its cost; ``None`` for anything else (the schema then loads it, or names the field
+    at fault)."""
+    if type(data) is not dict or "ballot" not in data or not data.keys() <= _VOTE_KEYS:
+        return None
+    cid, motion_id, key = data.get("cid"), data.get("motion_id"), data.get("voter_key")
+    if type(cid) is not str or not _CID.fullmatch(cid) or type(motion_id) is not int:
+        return None
+    if key is not None and (type(key) is not str or len(key) < 16 or not _CID.fullmatch(key)):
+        return None
+    if data["ballot"] is None or data.get("member_id") is not None:
+        return None
+    return {"ballot": data["ballot"], "cid": cid, "motion_id": motion_id, "voter_key": key, "member_id": None}
+
+
+class _LazySession:
+    """The event's database session, opened only if something is asked of it (a vote on
+    a cached open motion asks nothing before the writer)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_db(), name)
+
+    def commit(self) -> None:
+        from flask import g
+
+        if "db" in g:
+            g.db.commit()
+
+    def rollback(self) -> None:
+        from flask import g
+
+        if "db" in g:
+            g.db.rollback()
+
+
 class VoteNamespace(Namespace):
     """``watch`` a motion, ``vote`` on it. Identity is the sign-in cookie of the handshake."""
 
@@ -215,7 +263,7 @@ class VoteNamespace(Namespace):
         return (current_app.config.get("VOTING_CLOCK") or utcnow)()
 
     def _guard(self, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        db = get_db()
+        db = _LazySession()
         try:
             return fn()
         except ValidationError as exc:
@@ -235,11 +283,18 @@ class VoteNamespace(Namespace):
             log.exception("unexpected error in /vote")
             return error_ack(500, translate(N_("Something went wrong on our side. Nothing was saved; please try again.")))
 
-    @staticmethod
-    def _load(schema: Any, data: Any) -> dict[str, Any]:
+    def __init__(self, namespace: str | None = None) -> None:
+        super().__init__(namespace)
+        self._people: dict[str, _Person] = {}
+        self._schemas: dict[type, Any] = {}
+
+    def _load(self, schema: Any, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValidationError({"_schema": [Msg(N_("Send a JSON object."))]})
-        return schema().load(data)
+        instance = self._schemas.get(schema)
+        if instance is None:
+            instance = self._schemas[schema] = schema()
+        return instance.load(data)
 
     def on_connect(self, auth: Any = None) -> bool:
         return True
@@ -261,24 +316,317 @@ class VoteNamespace(Namespace):
 
         return self._guard(run)
 
-    def on_vote(self, data: Any = None) -> dict[str, Any]:
-        from plugins.voting.schemas import LiveVoteSchema, load_ballot
-
-        def run() -> dict[str, Any]:
-            payload = self._load(LiveVoteSchema, data)
-            db = get_db()
+    def _identity(self) -> _Person | None:
+        """Who is voting on this connection: resolved from the handshake (cookie or bearer
+        token) on the first vote and kept until the connection ends. Whether the member is
+        still active is checked again by the writer, inside the transaction."""
+        sid = request.sid  # type: ignore[attr-defined]
+        person = self._people.get(sid)
+        if person is None:
             member = current_member()
             if member is None:
+                return None
+            person = self._people[sid] = _Person(member.id, member.active, member.community_id)
+        return person
+
+    def on_disconnect(self, *args: Any) -> None:
+        self._people.pop(request.sid, None)  # type: ignore[attr-defined]
+
+    def on_vote(self, data: Any = None) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            person = self._identity()
+            if person is None:
+                self._load_vote(data)  # a malformed vote is told so first, as before
                 raise Forbidden(N_("Please sign in to vote."))
-            motion = svc.get_motion(db, payload["motion_id"], community_id=member.community_id)
-            return cast_and_ack(db, motion=motion, actor=member, payload=payload, now=self.clock())
+            return self._vote(person, data)
 
         return self._guard(run)
 
+    def _load_vote(self, data: Any) -> dict[str, Any]:
+        from plugins.voting.schemas import LiveVoteSchema
+
+        fast = _plain_vote(data)
+        return fast if fast is not None else self._load(LiveVoteSchema, data)
+
+    def _vote(self, person: _Person, data: Any) -> dict[str, Any]:
+        payload = self._load_vote(data)
+        db = _LazySession()
+        motion = motion_cache().get(db, payload["motion_id"])
+        if motion is None or motion.community_id != person.community_id:
+            raise NotFound(N_("No such motion."), field="motion")
+        return cast_and_ack(db, motion=motion, actor=person, payload=payload, now=self.clock())
+
+    def _vote_known(self, sid: str, person: _Person, data: Any) -> dict[str, Any] | None:
+        """A vote on a connection whose voter is already known, handled in an application
+        context only: a successful vote needs nothing of the request (Flask-SocketIO's
+        request context per event was a large part of a vote's cost). An error is answered
+        inside the request context, so it is translated as usual. ``None``: take the usual
+        path."""
+        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
+        if not environ:
+            return None
+        app = environ["flask.app"]
+        with app.app_context():
+            try:
+                return self._vote(person, data)
+            except Exception as exc:  # answered below, with the request's language
+                failure = exc
+        with app.request_context(environ):
+            request.sid = sid  # type: ignore[attr-defined]
+            request.namespace = self.namespace  # type: ignore[attr-defined]
+
+            def reraise() -> dict[str, Any]:
+                raise failure
+
+            return self._guard(reraise)
+
     def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "vote" and args and args[0] in self._people:
+            ack = self._vote_known(args[0], self._people[args[0]], args[1] if len(args) > 1 else None)
+            if ack is not None:
+                return ack
         if event not in ("connect", "disconnect") and not hasattr(self, "on_" + (event or "")):
             return error_ack(400, "Unknown event.")
         return super().trigger_event(event, *args)
+
+
+# ---------------------------------------------------------------------------
+# the vote writer: group commit
+
+
+class Busy(DomainError):
+    """The vote was not committed (the database was busy or failed, or the writer did not
+    answer in time). Nothing was acknowledged; the phone sends it again with the same cid."""
+
+    status = 503
+    default_message = N_("The server is busy; your vote will be sent again.")
+
+
+class _Person:
+    """What a vote needs of a member, read inside the writing transaction."""
+
+    __slots__ = ("id", "active", "community_id")
+
+    def __init__(self, id: int, active: bool, community_id: int) -> None:  # noqa: A002
+        self.id, self.active, self.community_id = id, active, community_id
+
+
+class VoteJob:
+    """One vote waiting for the writer: the request, then its outcome or its error."""
+
+    __slots__ = ("motion_id", "actor_id", "voter_id", "choice", "cid", "voter_key", "now", "done", "outcome",
+                 "error")
+
+    def __init__(self, *, motion_id: int, actor_id: int, voter_id: int | None, choice: Any, cid: str | None,
+                 voter_key: str | None, now: Any, done: Any) -> None:
+        self.motion_id, self.actor_id, self.voter_id, self.choice = motion_id, actor_id, voter_id, choice
+        self.cid, self.voter_key, self.now, self.done = cid, voter_key, now, done
+        self.outcome: svc.CastOutcome | None = None
+        self.error: BaseException | None = None
+
+
+class VoteWriter:
+    """One per application (so one per process): the only writer of votes. Handlers put
+    a :class:`VoteJob` on the queue and wait; the writer takes everything that is queued
+    (up to ``VOTING_BATCH_MAX``), casts each vote in its own SAVEPOINT — a refused vote
+    gets its own error and leaves the others alone — commits the batch in **one**
+    transaction, and only then wakes the handlers, which acknowledge. If the commit fails,
+    every vote of the batch gets the 503 error (nothing of it is stored) and the phones send
+    them again with the same cid. The writer is a background task of the Socket.IO server
+    (a greenlet under gevent, a thread under threading), started on demand, ended after
+    ``VOTING_WRITER_IDLE`` seconds without votes, and started again by the next vote — also
+    after a crash."""
+
+    def __init__(self, app: Any, socketio: Any) -> None:
+        self.app = app
+        self.socketio = socketio
+        self.sessionmaker = app.extensions["courtyard"].sessionmaker
+        eio = socketio.server.eio
+        self.queue = eio.create_queue()
+        self.queue_empty = eio.get_queue_empty_exception()
+        self.make_event = eio.create_event
+        self.max_batch = int(app.config.get("VOTING_BATCH_MAX", 500))
+        self.idle = float(app.config.get("VOTING_WRITER_IDLE", 30.0))
+        self.timeout = float(app.config.get("VOTING_ACK_TIMEOUT", 20.0))
+        self.clock = app.config.get("VOTING_MONOTONIC") or time.monotonic
+        self.lock = threading.Lock()
+        self.running = False
+        self.beat = self.clock()
+        self.starts = 0
+        self.batches = 0
+        self.votes = 0
+
+    # -- handler side
+
+    def cast(self, *, motion_id: int, actor_id: int, voter_id: int | None, choice: Any, cid: str | None,
+             voter_key: str | None, now: Any) -> svc.CastOutcome:
+        """Queue one vote and wait until the batch holding it is committed (or refused)."""
+        job = VoteJob(motion_id=motion_id, actor_id=actor_id, voter_id=voter_id, choice=choice, cid=cid,
+                      voter_key=voter_key, now=now, done=self.make_event())
+        self.submit(job)
+        if not job.done.wait(self.timeout):
+            log.error("the vote writer did not answer within %s s", self.timeout)
+            with self.lock:  # a writer that made no progress for so long is replaced by the next vote
+                if self.running and self.clock() - self.beat >= self.timeout:
+                    self.running = False
+            raise Busy()
+        if job.error is not None:
+            raise job.error
+        assert job.outcome is not None
+        return job.outcome
+
+    def submit(self, job: VoteJob) -> None:
+        with self.lock:
+            self.queue.put(job)
+            if not self.running:
+                self.running = True
+                self.beat = self.clock()
+                self.starts += 1
+                self.socketio.start_background_task(self._run)
+
+    # -- writer side
+
+    def _run(self) -> None:
+        stopped = False
+        try:
+            while True:
+                try:
+                    first = self.queue.get(timeout=self.idle)
+                except self.queue_empty:
+                    with self.lock:
+                        if self.queue.qsize() == 0:
+                            self.running = False
+                            stopped = True
+                            return
+                    continue
+                self.beat = self.clock()
+                self.socketio.sleep(0)  # let handlers that are ready to queue their votes do so
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self.queue.get(block=False))
+                    except self.queue_empty:
+                        break
+                try:
+                    self.process(batch)
+                finally:  # whatever happened, no handler is left waiting for this batch
+                    for job in batch:
+                        if not job.done.is_set():
+                            job.outcome, job.error = None, Busy()
+                            job.done.set()
+                self.beat = self.clock()
+        except Exception:  # logged; the next vote starts a new writer
+            log.exception("the vote writer stopped")
+        finally:
+            if not stopped:
+                with self.lock:
+                    self.running = False
+
+    def process(self, jobs: list[VoteJob]) -> None:
+        """Cast and commit one batch; every job ends with an outcome or an error."""
+        try:
+            with self.app.app_context():
+                self._write(jobs)
+            self.batches += 1
+            self.votes += len(jobs)
+        except Exception as exc:
+            if isinstance(exc, OperationalError):
+                log.error("vote batch of %s not committed: %s", len(jobs), exc)
+            else:
+                log.exception("vote batch of %s not committed", len(jobs))
+            for job in jobs:
+                job.outcome, job.error = None, Busy()
+        finally:
+            for job in jobs:
+                if job.outcome is None and job.error is None:
+                    job.error = Busy()
+                job.done.set()
+
+    def _write(self, jobs: list[VoteJob]) -> None:
+        """Cast the batch in one transaction and commit it. A refused vote (a domain error)
+        is refused before it writes anything, so it needs no savepoint of its own. A vote
+        that fails otherwise (a bug, or the unique constraint catching a race) rolls the
+        whole transaction back — nothing of it was committed — and the batch is cast again
+        without it (after one more try, for a race); the others are unaffected. A database
+        error (locked, down) fails the whole batch: every vote of it gets the 503 error."""
+        pending = list(jobs)
+        tries: dict[int, int] = {}
+        while pending:
+            failed = self._attempt(pending)
+            if failed is None:
+                return
+            job, exc = failed
+            tries[id(job)] = tries.get(id(job), 0) + 1
+            if not isinstance(exc, IntegrityError) or tries[id(job)] > 1:
+                log.error("vote on motion %s failed: %s: %s", job.motion_id, type(exc).__name__, exc)
+                pending.remove(job)
+                job.outcome, job.error = None, exc
+            for other in pending:
+                other.outcome = other.error = None
+
+    def _attempt(self, jobs: list[VoteJob]) -> tuple[VoteJob, Exception] | None:
+        from core.models import Member
+
+        db = self.sessionmaker()
+        try:
+            conn = db.connection()
+            if conn.dialect.name == "sqlite":
+                # take the write lock first, so every read below sees what this batch writes over
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            ids = {j.actor_id for j in jobs} | {j.voter_id for j in jobs if j.voter_id is not None}
+            people = {i: _Person(i, a, c) for i, a, c in db.execute(
+                select(Member.id, Member.active, Member.community_id).where(Member.id.in_(ids)))}
+            batch = svc.CastBatch(db)
+            for job in jobs:
+                try:
+                    motion = db.get(svc.Motion, job.motion_id)
+                    if motion is None:
+                        raise NotFound(N_("No such motion."), field="motion")
+                    actor: Any = people.get(job.actor_id)
+                    if actor is None:
+                        raise Forbidden(N_("Please sign in to vote."))
+                    voter = None
+                    if job.voter_id is not None and job.voter_id != job.actor_id:
+                        actor = db.get(Member, job.actor_id)  # an assisted vote: the actor's roles are checked
+                        voter = people.get(job.voter_id)
+                        if voter is None:
+                            raise NotFound(N_("Not found."), field="member_id")
+                    job.outcome = batch.cast(actor=actor, motion=motion, choice=job.choice, voter=voter,
+                                             client_id=job.cid, voter_key=job.voter_key, now=job.now)
+                except DomainError as exc:  # refused (before writing anything): its own error ack
+                    job.error = exc
+                except OperationalError:  # the database itself: the whole batch is not committed
+                    raise
+                except Exception as exc:  # this vote failed halfway: cast the batch again without it
+                    db.rollback()
+                    return job, exc
+            batch.finish()
+            db.commit()
+            return None
+        except BaseException:
+            db.rollback()
+            raise
+        finally:
+            db.close()
+
+
+_WRITER_LOCK = threading.Lock()
+
+
+def vote_writer(app: Any = None) -> VoteWriter | None:
+    """The application's vote writer (made on first use); ``None`` without a Socket.IO
+    server, or with ``VOTING_GROUP_COMMIT`` off: then each vote commits on its own."""
+    app = app or current_app._get_current_object()
+    w = app.extensions.get("plugin_voting_writer")
+    if w is None:
+        socketio = getattr(app.extensions.get("courtyard"), "socketio", None)
+        if socketio is None or not app.config.get("VOTING_GROUP_COMMIT", True):
+            return None
+        with _WRITER_LOCK:
+            w = app.extensions.get("plugin_voting_writer")
+            if w is None:
+                w = app.extensions["plugin_voting_writer"] = VoteWriter(app, socketio)
+    return w
 
 
 _SQLITE_WRITE_LOCK = threading.Lock()
@@ -294,18 +642,9 @@ def _sqlite_writer(db: Any) -> Any:
     return _SQLITE_WRITE_LOCK if bind.dialect.name == "sqlite" else nullcontext()
 
 
-def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], now: Any) -> dict[str, Any]:
-    """Load the ballot through the method's schema, cast it, commit, then acknowledge and
-    ask for a tally broadcast. Shared by the socket handler and the JSON API."""
-    from core.services.access import get_in_community
-    from core.models import Member
-    from plugins.voting.schemas import load_ballot
-
-    method = method_for(db, motion)
-    choice = load_ballot(method, motion, payload["ballot"])
-    voter = None
-    if payload.get("member_id") is not None:
-        voter = get_in_community(db, Member, payload["member_id"], motion.community_id, field="member_id")
+def _cast_alone(db: Any, *, motion: Any, actor: Any, voter: Any, choice: Any, payload: dict[str, Any],
+                now: Any) -> svc.CastOutcome:
+    """One vote, one transaction (no Socket.IO server: the CLI, scripts)."""
     try:
         with _sqlite_writer(db):
             outcome = svc.cast_ballot(db, actor=actor, motion=motion, choice=choice, voter=voter,
@@ -316,6 +655,88 @@ def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], n
         outcome = svc.cast_ballot(db, actor=actor, motion=motion, choice=choice, voter=voter,
                                   client_id=payload.get("cid"), voter_key=payload.get("voter_key"), now=now)
         db.commit()
+    return outcome
+
+
+class OpenMotion:
+    """What a vote needs to know of an open motion, none of which changes while it is open
+    (options, parameters, secrecy, visibility and community are fixed once a draft is
+    opened): kept by :class:`MotionCache` with the tally method and its ballot schema."""
+
+    __slots__ = ("id", "community_id", "options", "params", "secret", "results_visibility", "method_key", "method",
+                 "schema", "expires")
+
+    def __init__(self, motion: Any, method: Any, expires: float) -> None:
+        self.id, self.community_id, self.options = motion.id, motion.community_id, list(motion.options)
+        self.params, self.secret = dict(motion.params or {}), motion.secret
+        self.results_visibility, self.method_key = motion.results_visibility, motion.method_key
+        from plugins.voting.schemas import ballot_schema
+
+        self.method, self.schema, self.expires = method, ballot_schema(method, motion), expires
+
+
+class MotionCache:
+    """Per application: :class:`OpenMotion` entries of open motions, so a vote asks the
+    database nothing before the writer. An entry lives ``VOTING_MOTION_CACHE_SECONDS`` (2)
+    at most — so a plugin turned off in the community, or a motion closed by another
+    process, is seen within that time — and is dropped at once when this process closes the
+    motion. It is never the judge of whether a vote counts: the writer re-checks the status
+    and the window under the motion's row lock, and the voter inside the transaction."""
+
+    def __init__(self, app: Any) -> None:
+        self.ttl = float(app.config.get("VOTING_MOTION_CACHE_SECONDS", 2.0))
+        self.clock = app.config.get("VOTING_MONOTONIC") or time.monotonic
+        self.entries: dict[int, OpenMotion] = {}
+
+    def get(self, db: Any, motion_id: int) -> Any:
+        """The cached entry, or the motion read now (and cached when it is open)."""
+        now = self.clock()
+        entry = self.entries.get(motion_id)
+        if entry is not None and entry.expires > now:
+            return entry
+        self.entries.pop(motion_id, None)
+        motion = db.get(svc.Motion, motion_id)
+        if motion is None or motion.status != "open" or self.ttl <= 0:
+            return motion
+        entry = self.entries[motion_id] = OpenMotion(motion, method_for(db, motion), now + self.ttl)
+        return entry
+
+    def forget(self, motion_id: int) -> None:
+        self.entries.pop(motion_id, None)
+
+
+def motion_cache(app: Any = None) -> MotionCache:
+    app = app or current_app._get_current_object()
+    cache = app.extensions.get("plugin_voting_motions")
+    if cache is None:
+        cache = app.extensions.setdefault("plugin_voting_motions", MotionCache(app))
+    return cache
+
+
+def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], now: Any) -> dict[str, Any]:
+    """Load the ballot through the method's schema, cast it, commit, then acknowledge and
+    ask for a tally broadcast. Shared by the socket handler and the JSON API. ``motion`` is
+    a :class:`~core.models.vote.Motion` or its cached :class:`OpenMotion`."""
+    from core.services.access import get_in_community
+    from core.models import Member
+    from plugins.voting.schemas import load_ballot
+
+    if isinstance(motion, OpenMotion):
+        choice = load_ballot(motion.method, motion, payload["ballot"], schema=motion.schema)
+    else:
+        choice = load_ballot(method_for(db, motion), motion, payload["ballot"])
+    voter = None
+    if payload.get("member_id") is not None:
+        voter = get_in_community(db, Member, payload["member_id"], motion.community_id, field="member_id")
+    writer = vote_writer()
+    if writer is not None:  # group commit: acknowledged after the batch holding it is committed
+        db.commit()  # end this read-only unit of work: its pooled connection goes back while we wait
+        outcome = writer.cast(motion_id=motion.id, actor_id=actor.id, voter_id=voter.id if voter else None,
+                              choice=choice, cid=payload.get("cid"), voter_key=payload.get("voter_key"), now=now)
+    else:
+        if isinstance(motion, OpenMotion):
+            motion = svc.get_motion(db, motion.id)
+        outcome = _cast_alone(db, motion=motion, actor=actor, voter=voter, choice=choice, payload=payload, now=now)
     ack: dict[str, Any] = {"ok": True, "motion_id": motion.id, "receipt": outcome.receipt, "nonce": outcome.nonce,
                            "first": outcome.first, "changed": outcome.changed, "duplicate": outcome.duplicate,
                            "assisted": outcome.assisted_by_id is not None}

@@ -107,12 +107,20 @@ class MotionOutSchema(StrictSchema):
     url = fields.String()
 
 
-def load_ballot(method: Any, motion: Any, data: Any) -> Any:
-    """The bare ballot, or a :class:`ValidationError` naming the field of the ballot at
-    fault (nested under ``ballot``). Nothing is stored before this passed."""
+def ballot_schema(method: Any, motion: Any) -> Any:
+    """The method's ballot schema for ``motion`` (``None``: the method is not available)."""
     if method is None or method.make_ballot_schema is None:
+        return None
+    return method.make_ballot_schema(list(motion.options), dict(motion.params or {}))
+
+
+def load_ballot(method: Any, motion: Any, data: Any, *, schema: Any = None) -> Any:
+    """The bare ballot, or a :class:`ValidationError` naming the field of the ballot at
+    fault (nested under ``ballot``). Nothing is stored before this passed. ``schema``: the
+    method's schema for this motion, when the caller keeps one (:func:`ballot_schema`)."""
+    schema = schema if schema is not None else ballot_schema(method, motion)
+    if schema is None:
         raise ValidationError({"ballot": [Msg(N_("This tally method is not available in this community."))]})
-    schema = method.make_ballot_schema(list(motion.options), dict(motion.params or {}))
     try:
         return schema.load(data if data is not None else {})
     except ValidationError as exc:

@@ -62,7 +62,7 @@
     return null;
   }
 
-  var socket = io("/vote", { transports: ["websocket", "polling"] });
+  var socket = io("/vote", { transports: ["websocket", "polling"], tryAllTransports: true });
   var watching = false;
   socket.on("connect", function () {
     socket.emit("watch", { motion_id: motionId }, function (ack) {
