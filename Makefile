@@ -40,11 +40,17 @@ extract-messages: $(VENV)/.installed
 	  --ignore-dirs=".* _* node_modules examples tests bench docs instance" -o web/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations -D messages --no-fuzzy-matching
 
-# The end-to-end tests drive Debian's chromium (never a downloaded browser).
+# The end-to-end tests drive Debian's chromium (never a downloaded browser), and put the
+# shipped nginx configuration (deploy/nginx) in front of real server processes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing: apt-get install chromium (browser tests will be skipped)"; fi; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing="$$missing nginx-light"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (apt-get install$$missing); the tests that need them will be skipped"; fi; \
+	fi
 
 run: setup
 	mkdir -p instance

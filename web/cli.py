@@ -117,6 +117,24 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def db_backup(path: Path, force: bool) -> None:
+    """Write a consistent copy of the database to PATH while Courtyard keeps serving.
+
+    SQLite: SQLite's online backup (one snapshot; writers go on), checked with
+    ``PRAGMA integrity_check``. PostgreSQL: ``pg_dump --format=custom`` (restore with
+    ``pg_restore``; docs/operations.md)."""
+    from web.backup import BackupError, backup
+
+    try:
+        summary = backup(database_url(), path, force=force)
+    except (BackupError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print what was seeded as JSON.")
 @click.option("--base-url", default=None, help="The address links are made for (default http://127.0.0.1:5000).")
@@ -141,18 +159,22 @@ def demo(as_json: bool, base_url: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Processes; more than one needs COURTYARD_MESSAGE_QUEUE (Redis).")
+@click.option("--port", default=5000, show_default=True, type=int, help="The (first) port.")
+@click.option("--processes", default=1, show_default=True, type=int,
+              help="Server processes on ports PORT..PORT+N-1, supervised; above 1 needs PostgreSQL and "
+                   "COURTYARD_MESSAGE_QUEUE (Redis), behind nginx with ip_hash (docs/operations.md).")
+@click.option("--workers", default=1, type=int, hidden=True)
 @click.option("--threads", default=200, show_default=True, type=int, help="Threads per process (threading mode).")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve Courtyard with gunicorn (not the development server)."""
+def serve(host: str, port: int, processes: int, workers: int, threads: int) -> None:
+    """Serve Courtyard with gunicorn (not the development server), after checking every
+    setting; a problem is printed one line each and the exit status is 2."""
     from web.server import run_server
 
     try:
-        run_server(host=host, port=port, workers=workers, threads=threads)
+        sys.exit(run_server(host=host, port=port, workers=workers, threads=threads, processes=processes))
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        for line in str(exc).splitlines():
+            click.echo(f"error: {line}", err=True)
         sys.exit(2)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = Path(os.environ.get("COURTYARD_INSTANCE_PATH", ROOT / "instance"))
 
 ASYNC_MODES = ("threading", "gevent")
 
@@ -17,25 +16,41 @@ class ConfigError(ValueError):
     """A setting is wrong; the message says which and how to fix it."""
 
 
+def instance_path() -> Path:
+    """Where the generated secret key and the default SQLite database live
+    (``COURTYARD_INSTANCE_PATH``, read when asked)."""
+    return Path(os.environ.get("COURTYARD_INSTANCE_PATH", ROOT / "instance"))
+
+
 def _secret_key() -> str:
     key = os.environ.get("COURTYARD_SECRET_KEY")
     if key:
         return key
     # a per-instance key kept on disk so sign-ins survive a restart of the demo
-    INSTANCE.mkdir(parents=True, exist_ok=True)
-    path = INSTANCE / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    instance = instance_path()
+    path = instance / "secret_key"
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"COURTYARD_INSTANCE_PATH {instance} is not writable ({exc.strerror}); make it writable "
+                          "by this user, point COURTYARD_INSTANCE_PATH elsewhere, or set COURTYARD_SECRET_KEY") from exc
 
 
-def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(overrides: Mapping[str, Any] | None = None, *, check: bool = True) -> dict[str, Any]:
+    """The settings. ``check=False`` returns them even when wrong (``SECRET_KEY`` ``None``
+    if it cannot be made), for ``courtyard serve`` to list every problem at once."""
     overrides = dict(overrides or {})
     env = os.environ
     config: dict[str, Any] = {
-        "DATABASE_URL": env.get("COURTYARD_DATABASE_URL", f"sqlite:///{INSTANCE / 'courtyard.db'}"),
+        "DATABASE_URL": env.get("COURTYARD_DATABASE_URL", f"sqlite:///{instance_path() / 'courtyard.db'}"),
         "MESSAGE_QUEUE": env.get("COURTYARD_MESSAGE_QUEUE") or None,
+        # the Redis pub/sub channel: Socket.IO's channel ignores the database index, so two
+        # installations sharing one Redis need different channels or hear each other
+        "MESSAGE_QUEUE_CHANNEL": env.get("COURTYARD_MESSAGE_QUEUE_CHANNEL") or "courtyard",
         "ASYNC_MODE": env.get("COURTYARD_ASYNC_MODE", "threading"),
         # origins allowed to open a live connection besides the server's own
         "ALLOWED_ORIGINS": [o for o in env.get("COURTYARD_ALLOWED_ORIGINS", "").split(",") if o],
@@ -53,22 +68,48 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     }
     config.update(overrides)
     if "SECRET_KEY" not in config:
-        config["SECRET_KEY"] = _secret_key()
-    validate(config)
+        try:
+            config["SECRET_KEY"] = _secret_key()
+        except ConfigError:
+            if check:
+                raise
+            config["SECRET_KEY"] = None
+    if check:
+        validate(config)
     return config
+
+
+DATABASE_HINT = "use sqlite:///PATH (one process) or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+
+
+def problems(config: Mapping[str, Any]) -> list[str]:
+    """Every setting that is wrong, one line each, saying what to do."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    found = []
+    url = str(config["DATABASE_URL"])
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        found.append(f"COURTYARD_DATABASE_URL is not a database URL ({DATABASE_HINT})")
+    else:
+        if backend == "postgres":
+            found.append("COURTYARD_DATABASE_URL starts with postgres://, which SQLAlchemy does not accept: "
+                         "write postgresql+psycopg://")
+        elif backend not in ("sqlite", "postgresql"):
+            found.append(f"COURTYARD_DATABASE_URL names a {backend} database; Courtyard runs on SQLite and "
+                         f"PostgreSQL ({DATABASE_HINT})")
+    if config["ASYNC_MODE"] not in ASYNC_MODES:
+        found.append(f"COURTYARD_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {config['ASYNC_MODE']!r}")
+    queue = config.get("MESSAGE_QUEUE")
+    if queue and not str(queue).startswith(("redis://", "rediss://", "unix://")):
+        found.append(f"COURTYARD_MESSAGE_QUEUE must be a redis://HOST:PORT/DB URL, not {str(queue).split(':')[0]}:...")
+    return found
 
 
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse a bad setting at start with a message that says what to do."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        make_url(config["DATABASE_URL"])
-    except ArgumentError as exc:
-        raise ConfigError(f"COURTYARD_DATABASE_URL is not a database URL: {config['DATABASE_URL']!r}") from exc
-    if config["ASYNC_MODE"] not in ASYNC_MODES:
-        raise ConfigError(f"COURTYARD_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {config['ASYNC_MODE']!r}")
-    queue = config.get("MESSAGE_QUEUE")
-    if queue and not str(queue).startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"COURTYARD_MESSAGE_QUEUE must be a redis:// URL, not {queue!r}")
+    found = problems(config)
+    if found:
+        raise ConfigError("\n".join(found))

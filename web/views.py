@@ -89,8 +89,37 @@ def _nav_links() -> list[tuple[str, str]]:
 
 @bp.get("/healthz")
 def healthz():
-    get_db().execute(select(1))
+    """Liveness: the process answers. It touches no database or Redis, so a database
+    outage does not make a supervisor restart every process (see ``/readyz``)."""
     return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness for load balancers: 200 when the database (and Redis, when configured)
+    answer, else 503; each check with its time or the error's class (details go to the log)."""
+    from flask import current_app
+
+    from web.health import first_line, ping_database, ping_redis, redact_redis
+
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        checks["database"] = {"ok": True, "ms": round(ping_database(current_courtyard().engine), 1)}
+    except Exception as exc:
+        current_app.logger.warning("readiness: database unreachable: %s", first_line(exc))
+        checks["database"] = {"ok": False, "error": type(getattr(exc, "orig", None) or exc).__name__}
+    queue = current_app.config.get("MESSAGE_QUEUE")
+    if queue:
+        try:
+            checks["message_queue"] = {"ok": True, "ms": round(ping_redis(queue, timeout=2.0), 1)}
+        except Exception as exc:
+            current_app.logger.warning("readiness: Redis at %s unreachable: %s", redact_redis(queue), first_line(exc))
+            checks["message_queue"] = {"ok": False, "error": type(exc).__name__}
+    ready = all(check["ok"] for check in checks.values())
+    response = jsonify({"status": "ready" if ready else "unavailable", "checks": checks})
+    response.status_code = 200 if ready else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/")

@@ -55,14 +55,17 @@ def test_plugins_list_names_builtins_and_hooks(env):
 
 
 def test_serve_refuses_bad_settings(env, monkeypatch):
+    """More cases, one per problem, in tests/web/test_server.py."""
     monkeypatch.setenv("COURTYARD_DATABASE_URL", "not a url")
     result = CliRunner().invoke(main, ["serve", "--port", "5999"])
     assert result.exit_code == 2 and "COURTYARD_DATABASE_URL" in result.output
     monkeypatch.setenv("COURTYARD_DATABASE_URL", f"sqlite:///{env / 'x.db'}")
     result = CliRunner().invoke(main, ["serve", "--port", "5999", "--workers", "2"])
-    assert result.exit_code == 2 and "COURTYARD_MESSAGE_QUEUE" in result.output
+    assert result.exit_code == 2 and "use --processes 2" in result.output
+    result = CliRunner().invoke(main, ["serve", "--port", "5999", "--processes", "2"])
+    assert result.exit_code == 2 and "needs COURTYARD_MESSAGE_QUEUE" in result.output
     monkeypatch.setenv("COURTYARD_MESSAGE_QUEUE", "redis://127.0.0.1:1/0")
-    result = CliRunner().invoke(main, ["serve", "--port", "5999", "--workers", "2"])
+    result = CliRunner().invoke(main, ["serve", "--port", "5999"])
     assert result.exit_code == 2 and "cannot reach Redis" in result.output
 
 
