@@ -94,12 +94,22 @@ class Courtyard:
 
 def make_socketio(app: Flask) -> SocketIO:
     """A Socket.IO server for this app. Origins: the server's own (the default) plus
-    ``COURTYARD_ALLOWED_ORIGINS``; never ``*``."""
+    ``COURTYARD_ALLOWED_ORIGINS``; never ``*``. With ``COURTYARD_MESSAGE_QUEUE`` the
+    processes share rooms through Redis with :class:`web.queue.ResilientRedisManager`:
+    after a Redis outage broadcasts resume within about a second, and a broadcast that
+    cannot be published is logged, never raised into the handler (``docs/operations.md``)."""
     allowed = app.config["ALLOWED_ORIGINS"] or None
+    queue_url = app.config["MESSAGE_QUEUE"]
+    options: dict[str, Any] = {}
+    if queue_url:
+        from web.queue import ResilientRedisManager
+
+        options["client_manager"] = ResilientRedisManager(queue_url, channel=app.config.get("MESSAGE_QUEUE_CHANNEL") or "courtyard")
     socketio = SocketIO(
         app,
         async_mode=app.config["ASYNC_MODE"],
-        message_queue=app.config["MESSAGE_QUEUE"],
+        message_queue=queue_url,
+        **options,
         cors_allowed_origins=allowed,
         ping_interval=10,
         ping_timeout=20,
