@@ -55,6 +55,16 @@ def plugin_config(plugin: str, script_location: str | Path, database_url: str):
     return cfg
 
 
+def configured_manager() -> pluggy.PluginManager:
+    """The plugins this installation runs: installed community plugins only where
+    ``COURTYARD_PLUGIN_ENTRYPOINTS`` allows them, without the blocked ones — the same set
+    the server loads, so ``db upgrade`` never migrates a plugin the server would not run."""
+    from web.config import load_config
+
+    config = load_config(check=False)
+    return make_plugin_manager(entrypoints=config["PLUGIN_ENTRYPOINTS"], blocked=config["BLOCKED_PLUGINS"])
+
+
 def upgrade(database_url: str, *, pm: pluggy.PluginManager | None = None, core_revision: str = "head",
             echo: Callable[[str], Any] = lambda line: None) -> list[str]:
     """Courtyard's chain to ``core_revision``, then every plugin's chain to its head.
@@ -64,7 +74,7 @@ def upgrade(database_url: str, *, pm: pluggy.PluginManager | None = None, core_r
     from web.cli import alembic_config
 
     command.upgrade(alembic_config(database_url), core_revision)
-    pm = pm or make_plugin_manager()
+    pm = pm or configured_manager()
     done = []
     for plugin, path in sorted(migration_dirs(pm).items()):
         command.upgrade(plugin_config(plugin, path, database_url), "head")
@@ -77,7 +87,7 @@ def downgrade_plugin(database_url: str, plugin: str, revision: str, *, pm: plugg
     """Undo one plugin's migrations down to ``revision`` (``base`` drops its tables)."""
     from alembic import command
 
-    dirs = migration_dirs(pm or make_plugin_manager())
+    dirs = migration_dirs(pm or configured_manager())
     if plugin not in dirs:
         raise LookupError(f"plugin {plugin!r} has no migrations (installed: {', '.join(sorted(dirs)) or 'none'})")
     command.downgrade(plugin_config(plugin, dirs[plugin], database_url), revision)

@@ -21,7 +21,8 @@ PREFIX = "plugin_volunteer_points_"
 
 class LedgerEntry(Base):
     __tablename__ = f"{PREFIX}ledger"
-    __table_args__ = (UniqueConstraint("member_id", "source_kind", "source_id"),)
+    # named here: the naming convention's name would pass PostgreSQL's 63-character limit
+    __table_args__ = (UniqueConstraint("member_id", "source_kind", "source_id", name=f"uq_{PREFIX}ledger_source"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)

@@ -36,7 +36,7 @@ def upgrade() -> None:
                                 name="fk_plugin_volunteer_points_ledger_member_id_members"),
         sa.PrimaryKeyConstraint("id", name="pk_plugin_volunteer_points_ledger"),
         sa.UniqueConstraint("member_id", "source_kind", "source_id",
-                            name="uq_plugin_volunteer_points_ledger_member_id_source_kind_source_id"),
+                            name="uq_plugin_volunteer_points_ledger_source"),
     )
     op.create_index("ix_plugin_volunteer_points_ledger_community_id", "plugin_volunteer_points_ledger",
                     ["community_id"])
