@@ -96,13 +96,17 @@ class TallyMethod:
 class NavLink:
     """A link on a community's page to what a plugin offers (its issues list, the
     courtyard rota, a points ledger). ``endpoint`` is a Flask endpoint that takes the
-    community's ``slug``; the link shows only where the plugin is enabled."""
+    community's ``slug``; the link shows only where the plugin is enabled. With
+    ``scope="session"`` the link is on each session's page instead, and the endpoint is
+    also given the session's id as ``session_id`` (the votes of this session)."""
 
     key: str
     names: Mapping[str, str]
     endpoint: str
     #: lower comes first
     order: int = 100
+    #: "community" (the community's page) or "session" (each session's page)
+    scope: str = "community"
 
     def name(self, locale: str) -> str:
         return pick_name(self.names, locale)

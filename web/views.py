@@ -75,16 +75,17 @@ def _formats_by_key() -> dict[str, Any]:
     return {f.key: f for f in (cy.catalog.formats.all(enabled) if enabled else cy.catalog.formats.all())}
 
 
-def _nav_links() -> list[tuple[str, str]]:
-    """(label, url) of the plugin pages enabled in this community, in their order."""
+def _nav_links(scope: str = "community", **params: Any) -> list[tuple[str, str]]:
+    """(label, url) of the plugin pages enabled in this community for the community's page
+    (or, ``scope="session"``, a session's page, ``params`` holding its ``session_id``)."""
     from flask import current_app
 
     cy = current_courtyard()
     enabled = plugins_service.enabled_checker(get_db(), g.community.id, cy.pm)
     locale = str(get_locale())
     links = sorted(cy.catalog.nav_links.all(enabled), key=lambda link: (link.order, link.key))
-    return [(link.name(locale), url_for(link.endpoint, slug=g.community.slug)) for link in links
-            if link.endpoint in current_app.view_functions]
+    return [(link.name(locale), url_for(link.endpoint, slug=g.community.slug, **params)) for link in links
+            if link.scope == scope and link.endpoint in current_app.view_functions]
 
 
 @bp.get("/healthz")
@@ -166,7 +167,8 @@ def session_page(slug: str, session_id: int):
     categories = {c.key: c for c in categories_service.list_categories(db, current_courtyard().catalog, g.community)}
     return render_template("session.html", community=g.community, session=session, runs=runs,
                            fmt=_formats_by_key().get(session.format_key), join_url=join_url,
-                           qr=qr_svg(join_url) if (join_url and runs) else None, categories=categories)
+                           qr=qr_svg(join_url) if (join_url and runs) else None, categories=categories,
+                           links=_nav_links("session", session_id=session.id))
 
 
 @bp.get("/join")

@@ -42,6 +42,8 @@ def courtyard_register_nav_links(register: Any) -> None:
     from core.registry import NavLink
 
     register(NavLink("motions", {"zh_CN": "表决", "en": "Votes"}, "plugin_voting.index", order=30))
+    register(NavLink("session_motions", {"zh_CN": "本场表决", "en": "Votes in this session"}, "plugin_voting.index",
+                     order=30, scope="session"))
 
 
 @hookimpl

@@ -319,7 +319,8 @@ def index(slug: str):
     db = get_db()
     me = current_member()
     manager = svc.can_manage(db, me, None, g.community.id)
-    motions = svc.list_motions(db, community_id=g.community.id, include_drafts=manager)
+    session_id = request.args.get("session_id", type=int)  # from a session's page: its votes only
+    motions = svc.list_motions(db, community_id=g.community.id, session_id=session_id, include_drafts=manager)
     return render_template("voting/index.html", community=g.community, motions=motions, manager=manager,
                            phase=lambda m: svc.phase(m, now()), phases=PHASES)
 

@@ -249,3 +249,15 @@ def test_pages_render_for_phone_and_host(vw):
     assert c.get(f"/c/{vw.slug}/motions").status_code == 200
     with session_scope(vw.app.extensions["courtyard"].sessionmaker) as db:
         assert db.scalar(select(func.count()).select_from(Member)) == 9
+
+
+def test_a_session_page_links_to_the_votes_of_that_session_only(vw):
+    in_session = vw.motion(title="本场：先修哪条路？")
+    elsewhere = vw.motion(title="别的会：路灯换不换？", session_id=None)
+    c, _ = vw.http("resident")
+    page = c.get(f"/c/{vw.slug}/sessions/{vw.session_id}?lang=zh_CN").get_data(as_text=True)
+    link = re.search(r'href="(/c/[^"]+/motions\?session_id=(\d+))"[^>]*>本场表决<', page)
+    assert link is not None and int(link.group(2)) == vw.session_id
+    listing = c.get(link.group(1)).get_data(as_text=True)
+    assert in_session["title"] in listing and elsewhere["title"] not in listing
+    assert elsewhere["title"] in c.get(f"/c/{vw.slug}/motions").get_data(as_text=True)  # the community's list has both
