@@ -167,22 +167,28 @@ class Broadcaster:
                                to=f"session:{motion.session_id}", namespace="/live")
 
 
-_BROADCASTER_LOCK = threading.Lock()
+_PER_APP_LOCK = threading.Lock()
+
+
+def _per_app(app: Any, key: str, make: Callable[[Any, Any], Any], *, needs_socketio: bool = True) -> Any:
+    """The application's one ``key`` object (``make(app, socketio)``), made on first use;
+    ``None`` when it needs a Socket.IO server and the application has none (scripts, CLI)."""
+    app = app or current_app._get_current_object()
+    obj = app.extensions.get(key)
+    if obj is None:
+        socketio = getattr(app.extensions.get("courtyard"), "socketio", None)
+        if socketio is None and needs_socketio:
+            return None
+        with _PER_APP_LOCK:
+            obj = app.extensions.get(key)
+            if obj is None:
+                obj = app.extensions[key] = make(app, socketio)
+    return obj
 
 
 def broadcaster(app: Any = None) -> Broadcaster | None:
     """The application's broadcaster, made on first use."""
-    app = app or current_app._get_current_object()
-    b = app.extensions.get("plugin_voting_broadcaster")
-    if b is None:
-        socketio = getattr(app.extensions.get("courtyard"), "socketio", None)
-        if socketio is None:
-            return None
-        with _BROADCASTER_LOCK:
-            b = app.extensions.get("plugin_voting_broadcaster")
-            if b is None:
-                b = app.extensions["plugin_voting_broadcaster"] = Broadcaster(app, socketio)
-    return b
+    return _per_app(app, "plugin_voting_broadcaster", Broadcaster)
 
 
 def method_for(db: Any, motion: Any) -> Any:
@@ -610,23 +616,13 @@ class VoteWriter:
             db.close()
 
 
-_WRITER_LOCK = threading.Lock()
-
-
 def vote_writer(app: Any = None) -> VoteWriter | None:
     """The application's vote writer (made on first use); ``None`` without a Socket.IO
     server, or with ``VOTING_GROUP_COMMIT`` off: then each vote commits on its own."""
     app = app or current_app._get_current_object()
-    w = app.extensions.get("plugin_voting_writer")
-    if w is None:
-        socketio = getattr(app.extensions.get("courtyard"), "socketio", None)
-        if socketio is None or not app.config.get("VOTING_GROUP_COMMIT", True):
-            return None
-        with _WRITER_LOCK:
-            w = app.extensions.get("plugin_voting_writer")
-            if w is None:
-                w = app.extensions["plugin_voting_writer"] = VoteWriter(app, socketio)
-    return w
+    if not app.config.get("VOTING_GROUP_COMMIT", True):
+        return None
+    return _per_app(app, "plugin_voting_writer", VoteWriter)
 
 
 _SQLITE_WRITE_LOCK = threading.Lock()
@@ -706,11 +702,7 @@ class MotionCache:
 
 
 def motion_cache(app: Any = None) -> MotionCache:
-    app = app or current_app._get_current_object()
-    cache = app.extensions.get("plugin_voting_motions")
-    if cache is None:
-        cache = app.extensions.setdefault("plugin_voting_motions", MotionCache(app))
-    return cache
+    return _per_app(app, "plugin_voting_motions", lambda app, _socketio: MotionCache(app), needs_socketio=False)
 
 
 def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], now: Any) -> dict[str, Any]:
