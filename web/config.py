@@ -51,6 +51,10 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, check: bool = Tru
         # the Redis pub/sub channel: Socket.IO's channel ignores the database index, so two
         # installations sharing one Redis need different channels or hear each other
         "MESSAGE_QUEUE_CHANNEL": env.get("COURTYARD_MESSAGE_QUEUE_CHANNEL") or "courtyard",
+        # live rooms: how often a process beats, and when a silent one's connections are
+        # swept (seconds; checked and defaulted by the discussion plugin, docs/realtime.md)
+        "DISCUSSION_HEARTBEAT": env.get("COURTYARD_LIVE_HEARTBEAT") or None,
+        "DISCUSSION_PROCESS_TIMEOUT": env.get("COURTYARD_LIVE_PROCESS_TIMEOUT") or None,
         "ASYNC_MODE": env.get("COURTYARD_ASYNC_MODE", "threading"),
         # origins allowed to open a live connection besides the server's own
         "ALLOWED_ORIGINS": [o for o in env.get("COURTYARD_ALLOWED_ORIGINS", "").split(",") if o],

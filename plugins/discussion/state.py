@@ -2,7 +2,7 @@
 clock (tests inject ``DISCUSSION_CLOCK``; a callable returning an aware datetime) and the
 process's upkeep (heartbeat, sweeps, floor timers; tests inject ``DISCUSSION_SCHEDULE``).
 
-Settings (app config; the environment variable in brackets for a real server):
+Settings (app config; the environment variable in brackets, read by web/config.py):
 
 * ``DISCUSSION_JOIN_ATTEMPTS`` (10), ``DISCUSSION_JOIN_WINDOW`` (300 s): failed join
   codes per address and window. Shared by all processes through Redis when
@@ -18,7 +18,6 @@ Settings (app config; the environment variable in brackets for a real server):
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any, Callable
 
@@ -37,14 +36,14 @@ def _ext(app: Any) -> dict[str, Any]:
     return app.extensions.setdefault("plugin_discussion", {})
 
 
-def _seconds(app: Any, key: str, env: str, default: float) -> float:
+def _seconds(app: Any, key: str, default: float) -> float:
     value = app.config.get(key)
     if value is None:
-        value = os.environ.get(env) or default
+        return default
     try:
         value = float(value)
     except (TypeError, ValueError):
-        log.warning("%s/%s is not a number of seconds (%r); using %s", key, env, value, default)
+        log.warning("%s is not a number of seconds (%r); using %s", key, value, default)
         return default
     return value if value > 0 else default
 
@@ -89,8 +88,8 @@ def upkeep_for(app: Any, connections: dict[str, tuple[int, int]]) -> LiveUpkeep:
                 schedule = app.config.get("DISCUSSION_SCHEDULE")
                 if schedule is None and not app.testing:
                     schedule = background_schedule(app.extensions["courtyard"].socketio)
-                heartbeat = _seconds(app, "DISCUSSION_HEARTBEAT", "COURTYARD_LIVE_HEARTBEAT", 10.0)
-                timeout = _seconds(app, "DISCUSSION_PROCESS_TIMEOUT", "COURTYARD_LIVE_PROCESS_TIMEOUT", 30.0)
+                heartbeat = _seconds(app, "DISCUSSION_HEARTBEAT", 10.0)
+                timeout = _seconds(app, "DISCUSSION_PROCESS_TIMEOUT", 30.0)
                 if timeout < 2 * heartbeat:
                     log.warning("live process timeout %ss is under two heartbeats (%ss); using %ss",
                                 timeout, heartbeat, 2 * heartbeat)
