@@ -51,6 +51,36 @@ def require_service(name: str, url: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def nginx_with_shipped_site(tmp_path: Path, edit: Any = lambda site: site) -> tuple[str, Path, str]:
+    """deploy/nginx/courtyard.conf as shipped (through ``edit``), with a throwaway
+    certificate for 127.0.0.1, wrapped in an nginx.conf that keeps everything under
+    ``tmp_path``. Returns (the nginx binary, that nginx.conf, the site's text). Without
+    nginx or openssl the test is skipped, or fails in CI (``make test`` installs them)."""
+    import shutil
+    import subprocess
+
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None or shutil.which("openssl") is None:
+        message = "nginx or openssl is not installed (apt-get install nginx-light openssl)"
+        if IN_CI:
+            pytest.fail(message + " — CI requires it")
+        pytest.skip(message)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem"), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    site = edit((ROOT / "deploy" / "nginx" / "courtyard.conf").read_text(encoding="utf-8"))
+    site = site.replace("/etc/ssl/courtyard/fullchain.pem", str(tmp_path / "cert.pem"))
+    site = site.replace("/etc/ssl/courtyard/privkey.pem", str(tmp_path / "key.pem"))
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    temp = " ".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
+                                                                        "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off;\nworker_processes 1;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'nginx.log'};\n"
+        f"events {{}}\nhttp {{ access_log {tmp_path / 'access.log'}; {temp} include {tmp_path / 'site.conf'}; }}\n",
+        encoding="utf-8")
+    return nginx, tmp_path / "nginx.conf", site
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     require_service("PostgreSQL", POSTGRES_URL, "127.0.0.1", 5432)

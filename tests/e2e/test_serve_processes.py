@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, nginx_with_shipped_site
 
 pytestmark = [
     pytest.mark.e2e,
@@ -229,30 +228,18 @@ def test_the_supervisor_restarts_a_killed_process_and_stops_them_all(tmp_path, f
 def nginx_in_front(tmp_path: Path, ports: list[int]) -> tuple[subprocess.Popen, int]:
     """deploy/nginx/courtyard.conf as shipped, on a free port, with a throwaway certificate
     and its upstream pointing at ``ports``."""
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None or shutil.which("openssl") is None:
-        pytest.skip("nginx or openssl is not installed (apt-get install nginx openssl)")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem"), "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-    site = (ROOT / "deploy" / "nginx" / "courtyard.conf").read_text(encoding="utf-8")
-    servers = re.findall(r"    server 127\.0\.0\.1:800\d [^\n]*\n", site)
-    assert len(servers) == 4
-    site = site.replace("".join(servers), "".join(s.replace(s.split()[1], f"127.0.0.1:{p}")
-                                                   for s, p in zip(servers, ports)))
     https = free_port()
-    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https} ssl http2;")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
-    site = site.replace("/etc/ssl/courtyard/fullchain.pem", str(tmp_path / "cert.pem"))
-    site = site.replace("/etc/ssl/courtyard/privkey.pem", str(tmp_path / "key.pem"))
-    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
-    temp = " ".join(f"{kind}_temp_path {tmp_path / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
-                                                                        "scgi"))
-    (tmp_path / "nginx.conf").write_text(
-        f"daemon off;\nworker_processes 1;\npid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'nginx.log'};\n"
-        f"events {{}}\nhttp {{ access_log {tmp_path / 'access.log'}; {temp} include {tmp_path / 'site.conf'}; }}\n",
-        encoding="utf-8")
-    proc = subprocess.Popen([nginx, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+
+    def on_loopback(site: str) -> str:
+        servers = re.findall(r"    server 127\.0\.0\.1:800\d [^\n]*\n", site)
+        assert len(servers) == 4
+        site = site.replace("".join(servers), "".join(s.replace(s.split()[1], f"127.0.0.1:{p}")
+                                                       for s, p in zip(servers, ports)))
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https} ssl http2;")
+        return site.replace("listen 80;", f"listen 127.0.0.1:{free_port()};")
+
+    nginx, conf, _ = nginx_with_shipped_site(tmp_path, on_loopback)
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(lambda: listening(https) or proc.poll() is not None, 20, "nginx listening")
     assert proc.poll() is None, (tmp_path / "nginx.log").read_text()
