@@ -11,8 +11,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -57,9 +58,25 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
-    if url.startswith("sqlite"):
+def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | None = None,
+                pool_timeout: float | None = None, connect_timeout: int | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    ``pool_size``, ``max_overflow`` and ``pool_timeout`` (``None``: SQLAlchemy's 5, 10 and
+    30 s) size the connection pool where SQLAlchemy keeps one (``QueuePool``: PostgreSQL,
+    a SQLite file); they are left out where it does not (an in-memory SQLite database, a
+    ``poolclass`` such as ``NullPool``). ``connect_timeout`` (seconds, libpq's minimum
+    being 2) bounds how long opening a PostgreSQL connection may wait for the server; SQLite
+    ignores it (its busy timeout is 30 s).
+    """
+    parsed = make_url(url)
+    pool_class = kwargs.get("poolclass") or parsed.get_dialect().get_pool_class(parsed)
+    if issubclass(pool_class, QueuePool):
+        for name, value in (("pool_size", pool_size), ("max_overflow", max_overflow),
+                            ("pool_timeout", pool_timeout)):
+            if value is not None:
+                kwargs.setdefault(name, value)
+    if parsed.get_backend_name() == "sqlite":
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", 30)
@@ -75,6 +92,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    if connect_timeout is not None and parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout, **kwargs.get("connect_args", {})}
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 

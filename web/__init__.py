@@ -15,7 +15,7 @@ from flask import Flask
 from core.catalog import Catalog
 from core.db import Base, make_engine, make_sessionmaker
 from core.plugins import make_plugin_manager
-from web.config import load_config
+from web.config import engine_options, load_config
 from web.extensions import Courtyard, babel, csrf, login_manager, make_socketio
 
 log = logging.getLogger("courtyard.web")
@@ -26,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
 
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], **engine_options(app.config))
     if app.config.get("CREATE_TABLES"):  # tests on a throwaway database
         Base.metadata.create_all(engine)
     pm = make_plugin_manager(entrypoints=app.config["PLUGIN_ENTRYPOINTS"], blocked=app.config["BLOCKED_PLUGINS"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,6 +16,103 @@ ASYNC_MODES = ("threading", "gevent")
 
 class ConfigError(ValueError):
     """A setting is wrong; the message says which and how to fix it."""
+
+
+# --------------------------------------------------------------------------- numbers and switches
+
+
+def _whole(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
+        return int(raw.strip())
+    raise ValueError(raw)
+
+
+def _number(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    value = float(raw)  # ValueError/TypeError for anything else
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _switch(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _SWITCH:
+        return _SWITCH[raw.strip().lower()]
+    raise ValueError(raw)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A number or a switch read from ``env`` into ``key``; ``problems()`` refuses a value
+    that ``parse`` rejects or that is under ``least`` (or at it, when ``above``)."""
+
+    env: str
+    key: str
+    parse: Callable[[Any], Any]
+    expect: str  # the end of "COURTYARD_X must be ...", for the error line
+    least: float | None = None
+    above: bool = False
+
+    def check(self, raw: Any) -> Any:
+        """The value, or ``ValueError`` when it is not what the setting takes."""
+        try:
+            value = self.parse(raw)
+        except (TypeError, ValueError):
+            raise ValueError(raw) from None
+        if self.least is not None and (value < self.least or (self.above and value == self.least)):
+            raise ValueError(raw)
+        return value
+
+
+SETTINGS = (
+    # the database pool (PostgreSQL, and a SQLite file; docs/operations.md "Database connections")
+    Setting("COURTYARD_DB_POOL_SIZE", "DB_POOL_SIZE", _whole, "a whole number of connections, 1 or more", 1),
+    Setting("COURTYARD_DB_MAX_OVERFLOW", "DB_MAX_OVERFLOW", _whole,
+            "a whole number of connections, 0 or more", 0),
+    Setting("COURTYARD_DB_POOL_TIMEOUT", "DB_POOL_TIMEOUT", _number, "a number of seconds above 0", 0, above=True),
+    # libpq's minimum is 2 s (a smaller one would silently become 2)
+    Setting("COURTYARD_DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", _whole, "a whole number of seconds, 2 or more", 2),
+    # the voting plugin (docs/voting.md "Settings"); the plugin reads the app config keys
+    Setting("COURTYARD_VOTING_BATCH_MAX", "VOTING_BATCH_MAX", _whole, "a whole number of votes, 1 or more", 1),
+    Setting("COURTYARD_VOTING_ACK_TIMEOUT", "VOTING_ACK_TIMEOUT", _number, "a number of seconds above 0", 0,
+            above=True),
+    Setting("COURTYARD_VOTING_WRITER_IDLE", "VOTING_WRITER_IDLE", _number, "a number of seconds above 0", 0,
+            above=True),
+    Setting("COURTYARD_VOTING_TALLY_HZ", "VOTING_TALLY_HZ", _number, "a number of times a second above 0", 0,
+            above=True),
+    Setting("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "VOTING_MOTION_CACHE_SECONDS", _number,
+            "a number of seconds, 0 (no cache) or more", 0),
+    Setting("COURTYARD_VOTING_GROUP_COMMIT", "VOTING_GROUP_COMMIT", _switch, "1 or 0 (also true/false, yes/no, on/off)"),
+)
+
+DB_CONNECT_TIMEOUT = 5  # seconds, when COURTYARD_DB_CONNECT_TIMEOUT is not set
+
+
+def _read_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The :data:`SETTINGS` that are set (an empty variable counts as unset), as text;
+    ``load_config`` parses them. An unset one is left out, so whoever reads the key keeps
+    its own default."""
+    return {setting.key: env[setting.env].strip() for setting in SETTINGS if env.get(setting.env, "").strip()}
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for :func:`core.db.make_engine` from the settings (only those set;
+    ``make_engine`` leaves out what does not apply to the database)."""
+    names = {"DB_POOL_SIZE": "pool_size", "DB_MAX_OVERFLOW": "max_overflow", "DB_POOL_TIMEOUT": "pool_timeout",
+             "DB_CONNECT_TIMEOUT": "connect_timeout"}
+    return {arg: config[key] for key, arg in names.items() if config.get(key) is not None}
 
 
 def instance_path() -> Path:
@@ -69,8 +168,17 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, check: bool = Tru
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_CHECK_DEFAULT": False,  # checked in a before_request, bearer-token API calls excepted
         "JSON_AS_ASCII": False,
+        "DB_CONNECT_TIMEOUT": DB_CONNECT_TIMEOUT,
     }
+    # pool sizes, timeouts, the voting plugin's settings (see SETTINGS)
+    config.update(_read_settings(env))
     config.update(overrides)
+    for setting in SETTINGS:  # "7" given as an override becomes 7, as from the environment
+        if config.get(setting.key) is not None:
+            try:
+                config[setting.key] = setting.check(config[setting.key])
+            except ValueError:
+                pass  # kept as given, for problems() to name
     if "SECRET_KEY" not in config:
         try:
             config["SECRET_KEY"] = _secret_key()
@@ -109,6 +217,14 @@ def problems(config: Mapping[str, Any]) -> list[str]:
     queue = config.get("MESSAGE_QUEUE")
     if queue and not str(queue).startswith(("redis://", "rediss://", "unix://")):
         found.append(f"COURTYARD_MESSAGE_QUEUE must be a redis://HOST:PORT/DB URL, not {str(queue).split(':')[0]}:...")
+    for setting in SETTINGS:
+        value = config.get(setting.key)
+        if value is None:
+            continue
+        try:
+            setting.check(value)
+        except ValueError:
+            found.append(f"{setting.env} must be {setting.expect}, not {str(value)[:40]!r}")
     return found
 
 

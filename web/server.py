@@ -150,8 +150,7 @@ def _database_problems(config: dict[str, Any]) -> list[str]:
         return [f"the SQLite database {sqlite} does not exist: run `courtyard db upgrade`"]
     engine = None
     try:
-        kwargs = {"connect_args": {"connect_timeout": 5}} if url.startswith("postgresql") else {}
-        engine = make_engine(url, **kwargs)
+        engine = make_engine(url, connect_timeout=config.get("DB_CONNECT_TIMEOUT"))
         ping_database(engine)
     except Exception as exc:
         return [f"cannot reach the database at {where} ({first_line(exc)}); check COURTYARD_DATABASE_URL "
@@ -177,7 +176,8 @@ def preflight(*, host: str, port: int, processes: int) -> dict[str, Any]:
     config = load_config(check=False)
     found = settings_problems(config, host=host, port=port, processes=processes)
     found += service_problems(config,
-                              database=not any(p.startswith(("COURTYARD_DATABASE_URL", "SQLite is for")) or
+                              database=not any(p.startswith(("COURTYARD_DATABASE_URL", "COURTYARD_DB_CONNECT_TIMEOUT",
+                                                             "SQLite is for")) or
                                                (p.startswith("COURTYARD_INSTANCE_PATH") and
                                                 str(config["DATABASE_URL"]).startswith("sqlite"))
                                                for p in found),

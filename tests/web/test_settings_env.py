@@ -1,0 +1,266 @@
+"""Settings read from the environment by web/config.py: the database pool and connect
+timeout, the voting plugin's settings. A wrong value stops `courtyard serve` with one
+`error:` line naming the variable (exit status 2, no traceback); a database host that
+never answers makes `/readyz` say 503 within the connect timeout instead of hanging."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from tests.conftest import ROOT, make_app
+from web.cli import main
+from web.config import SETTINGS, ConfigError, load_config
+
+ALL = [setting.env for setting in SETTINGS]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in ALL:
+        monkeypatch.delenv(name, raising=False)
+
+
+# ------------------------------------------------------------------ the pool
+
+
+def hold_and_wait(engine) -> str:
+    """Hold one connection and ask for another: the pool's refusal, or "" if it gave one."""
+    with engine.connect() as first:
+        first.execute(text("select 1"))
+        try:
+            with engine.connect() as second:
+                second.execute(text("select 1"))
+        except PoolTimeout as exc:
+            return str(exc)
+    return ""
+
+
+def test_the_pool_size_overflow_and_timeout_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURTYARD_DB_POOL_SIZE", "1")
+    monkeypatch.setenv("COURTYARD_DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("COURTYARD_DB_POOL_TIMEOUT", "0.05")
+    engine = make_app(tmp_path).extensions["courtyard"].engine
+    try:
+        assert "QueuePool limit of size 1 overflow 0 reached" in hold_and_wait(engine)
+    finally:
+        engine.dispose()
+
+
+def test_without_pool_settings_the_default_pool_is_kept(tmp_path):
+    engine = make_app(tmp_path).extensions["courtyard"].engine
+    try:
+        assert hold_and_wait(engine) == ""  # 5 + 10: a second connection is there
+        assert engine.pool.size() == 5 and engine.pool.timeout() == 30
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_pool_settings_apply_to_postgresql(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURTYARD_DB_POOL_SIZE", "1")
+    monkeypatch.setenv("COURTYARD_DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("COURTYARD_DB_POOL_TIMEOUT", "0.05")
+    engine = make_app(tmp_path, DATABASE_URL=postgres_url, CREATE_TABLES=False).extensions["courtyard"].engine
+    try:
+        assert "QueuePool limit of size 1 overflow 0 reached" in hold_and_wait(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_in_memory_sqlite_database_ignores_the_pool_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURTYARD_DB_POOL_SIZE", "3")
+    monkeypatch.setenv("COURTYARD_DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("COURTYARD_DB_POOL_TIMEOUT", "1")
+    app = make_app(tmp_path, DATABASE_URL="sqlite://")
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+# ------------------------------------------------------------------ wrong values
+
+
+BAD = [
+    ("COURTYARD_DB_POOL_SIZE", "ten"), ("COURTYARD_DB_POOL_SIZE", "0"), ("COURTYARD_DB_POOL_SIZE", "2.5"),
+    ("COURTYARD_DB_MAX_OVERFLOW", "-1"), ("COURTYARD_DB_POOL_TIMEOUT", "0"), ("COURTYARD_DB_POOL_TIMEOUT", "nan"),
+    ("COURTYARD_DB_CONNECT_TIMEOUT", "1"), ("COURTYARD_DB_CONNECT_TIMEOUT", "5s"),
+    ("COURTYARD_VOTING_BATCH_MAX", "0"), ("COURTYARD_VOTING_ACK_TIMEOUT", "soon"),
+    ("COURTYARD_VOTING_WRITER_IDLE", "-3"), ("COURTYARD_VOTING_TALLY_HZ", "0"),
+    ("COURTYARD_VOTING_TALLY_HZ", "inf"), ("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "-1"),
+    ("COURTYARD_VOTING_GROUP_COMMIT", "maybe"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD)
+def test_a_wrong_value_is_refused_naming_the_variable(name, value, monkeypatch):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config({"SECRET_KEY": "x"})
+    assert str(caught.value).startswith(f"{name} must be ") and repr(value) in str(caught.value)
+
+
+@pytest.fixture
+def serve_env(tmp_path, monkeypatch):
+    """Settings that pass every check of `courtyard serve` (which is never started)."""
+    monkeypatch.setenv("COURTYARD_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
+    monkeypatch.setenv("COURTYARD_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("COURTYARD_SECRET_KEY", "short-test-key")
+    monkeypatch.setenv("COURTYARD_PLUGIN_ENTRYPOINTS", "0")
+    for name in ("COURTYARD_MESSAGE_QUEUE", "COURTYARD_ASYNC_MODE", "COURTYARD_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+
+    def refuse(**kwargs):
+        raise AssertionError(f"the checks passed and the server would have started: {kwargs}")
+
+    monkeypatch.setattr("web.server._run_gunicorn", refuse)
+    return tmp_path
+
+
+def serve_errors() -> tuple[int, list[str]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(main, ["serve", "--port", str(port)])
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
+
+
+def test_serve_names_each_wrong_setting_on_one_error_line(serve_env, monkeypatch):
+    monkeypatch.setenv("COURTYARD_DB_POOL_SIZE", "lots")
+    monkeypatch.setenv("COURTYARD_VOTING_GROUP_COMMIT", "sometimes")
+    code, lines = serve_errors()
+    assert code == 2
+    assert lines == [
+        "error: COURTYARD_DB_POOL_SIZE must be a whole number of connections, 1 or more, not 'lots'",
+        "error: COURTYARD_VOTING_GROUP_COMMIT must be 1 or 0 (also true/false, yes/no, on/off), not 'sometimes'",
+    ]
+
+
+def test_serve_accepts_good_values(serve_env, monkeypatch):
+    for name, value in [("COURTYARD_DB_POOL_SIZE", "20"), ("COURTYARD_DB_MAX_OVERFLOW", "0"),
+                        ("COURTYARD_DB_POOL_TIMEOUT", "2.5"), ("COURTYARD_DB_CONNECT_TIMEOUT", "3"),
+                        ("COURTYARD_VOTING_BATCH_MAX", "200"), ("COURTYARD_VOTING_GROUP_COMMIT", "off"),
+                        ("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "0")]:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(AssertionError, match="the server would have started"):
+        CliRunner().invoke(main, ["serve", "--port", "0"], catch_exceptions=False)
+
+
+# ------------------------------------------------------------------ the voting plugin
+
+
+def test_the_voting_settings_reach_the_plugin(tmp_path, monkeypatch):
+    from plugins.voting.live import broadcaster, motion_cache, vote_writer
+
+    monkeypatch.setenv("COURTYARD_VOTING_BATCH_MAX", "50")
+    monkeypatch.setenv("COURTYARD_VOTING_ACK_TIMEOUT", "8")
+    monkeypatch.setenv("COURTYARD_VOTING_WRITER_IDLE", "90")
+    monkeypatch.setenv("COURTYARD_VOTING_TALLY_HZ", "4")
+    monkeypatch.setenv("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "0.5")
+    app = make_app(tmp_path)
+    writer = vote_writer(app)
+    assert (writer.max_batch, writer.timeout, writer.idle) == (50, 8.0, 90.0)
+    assert broadcaster(app).coalescer.interval == 0.25
+    assert motion_cache(app).ttl == 0.5
+
+
+@pytest.mark.parametrize(("value", "group_commit"), [("0", False), ("off", False), ("false", False),
+                                                      ("1", True), ("yes", True), ("", True)])
+def test_group_commit_is_switched_off_by_the_environment(value, group_commit, tmp_path, monkeypatch):
+    from plugins.voting.live import vote_writer
+
+    monkeypatch.setenv("COURTYARD_VOTING_GROUP_COMMIT", value)
+    assert (vote_writer(make_app(tmp_path)) is not None) is group_commit
+
+
+def test_unset_voting_settings_keep_the_plugins_defaults(tmp_path):
+    from plugins.voting.live import broadcaster, motion_cache, vote_writer
+
+    app = make_app(tmp_path)
+    writer = vote_writer(app)
+    assert (writer.max_batch, writer.timeout, writer.idle) == (500, 20.0, 30.0)
+    assert broadcaster(app).coalescer.interval == 0.1 and motion_cache(app).ttl == 2.0
+
+
+# ------------------------------------------------------------------ /readyz against a host that never answers
+
+
+@pytest.fixture
+def blackhole():
+    """A loopback port whose listen queue is full: a new connection's SYN is dropped and
+    never answered, as by a firewall or an unreachable PostgreSQL host."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=1)  # fills the queue (never accepted)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    try:
+        with pytest.raises(OSError):  # the queue is full: nothing answers
+            probe.connect(("127.0.0.1", port))
+    finally:
+        probe.close()
+    yield port
+    filler.close()
+    listener.close()  # a client still waiting is refused now
+
+
+def readyz_within(app, seconds: float):
+    """GET /readyz on a thread; the response and how long it took, or fail after ``seconds``."""
+    answer: dict = {}
+
+    def ask() -> None:
+        started = time.monotonic()
+        answer["response"] = app.test_client().get("/readyz")
+        answer["took"] = time.monotonic() - started
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"/readyz did not answer within {seconds} s"
+    return answer["response"], answer["took"]
+
+
+@pytest.mark.slow
+def test_readyz_answers_503_within_the_connect_timeout_of_a_silent_host(blackhole, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURTYARD_DB_CONNECT_TIMEOUT", "2")
+    app = make_app(tmp_path, CREATE_TABLES=False,
+                   DATABASE_URL=f"postgresql+psycopg://me:hunter2@127.0.0.1:{blackhole}/courtyard")
+    try:
+        response, took = readyz_within(app, 10)
+        assert response.status_code == 503
+        assert response.get_json()["checks"]["database"] == {"ok": False, "error": "ConnectionTimeout"}
+        assert 1.5 < took < 10
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        app.extensions["courtyard"].engine.dispose()
+
+
+@pytest.mark.slow
+def test_readyz_is_bounded_by_default(blackhole, tmp_path):
+    app = make_app(tmp_path, CREATE_TABLES=False,
+                   DATABASE_URL=f"postgresql+psycopg://me@127.0.0.1:{blackhole}/courtyard")
+    try:
+        response, took = readyz_within(app, 15)  # 5 s by default; the driver's own is 130 s
+        assert response.status_code == 503 and took < 15
+    finally:
+        app.extensions["courtyard"].engine.dispose()
+
+
+# ------------------------------------------------------------------ the guides
+
+
+def test_every_setting_is_documented():
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = guide[guide.index("## Settings"):]
+    table = table[:table.index("\n## ")]
+    assert [name for name in ALL if f"`{name}`" not in table] == []
+    voting = (ROOT / "docs" / "voting.md").read_text(encoding="utf-8")
+    assert [name for name in ALL if name.startswith("COURTYARD_VOTING_") and f"`{name}`" not in voting] == []
