@@ -77,6 +77,11 @@ def emit(row: dict[str, Any]) -> None:
     print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
+def phase(name: str, pids: list[int]) -> None:
+    """A progress line on stderr (``# go <time> pids …``), for a profiler to start on."""
+    print(f"# {name} {time.time():.3f} pids {' '.join(map(str, pids))}", file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------------------
 # services
 
@@ -278,6 +283,7 @@ def run_votes(args: argparse.Namespace) -> None:
                 m0 = loadgen.machine_cpu()
                 t0 = time.time()
                 pool.command("go", rate=args.rate / workers, until=t0 + args.seconds)
+                phase("go", srv.pids)
                 gevent.sleep(args.seconds + 3)
                 elapsed = time.time() - t0
                 cpu1 = sum(loadgen.proc_stats(p)[0] for p in srv.pids)
@@ -293,6 +299,8 @@ def run_votes(args: argparse.Namespace) -> None:
     cleanup(tmp)
     votes = sorted((v for r in results for v in r["votes"]), key=lambda v: v[1])
     ok = [v for v in votes if v[2]]
+    if os.environ.get("COURTYARD_BENCH_DUMP"):  # every vote's (emit, ack, ok), for a closer look
+        Path(os.environ["COURTYARD_BENCH_DUMP"]).write_text(json.dumps(votes))
     emits = np.array([v[0] for v in ok])
     acks = np.array([v[1] - v[0] for v in ok])
     ranks = np.arange(1, len(ok) + 1)

@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -416,14 +416,20 @@ def _check_window(motion: Motion, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class _Head:
-    """A motion whose row lock this transaction holds: its log head as this transaction
-    has extended it, and its window as read under the lock."""
+    """A motion whose row lock this transaction holds: its status, window and log head
+    as read under the lock, the head as this transaction has extended it."""
 
     length: int
     hash: str
     opens_at: datetime | None
     closes_at: datetime | None
+    status: str = MotionStatus.OPEN.value
     dirty: bool = False
+
+
+#: the order deferred writes are sent in: a row deleted or updated existed before the
+#: batch, and a key a deleted row held may be taken by an insert of the same batch
+_DELETE, _UPDATE, _INSERT = 0, 1, 2
 
 
 class CastBatch:
@@ -439,67 +445,158 @@ class CastBatch:
     own SAVEPOINT, for callers that must survive other failures of one vote (the live
     writer instead rolls back and casts the batch again without it: savepoints cost more
     than the rare replay). The caller commits (after :meth:`finish`).
+
+    Round trips: :meth:`prepare` reads, under the lock, what many votes of one motion
+    need (their voters' ballots, or participations and keyed anonymous ballots, and their
+    eligibility) in one query each; the writes are kept and sent by :meth:`finish`, one
+    ``executemany`` per statement. A read of a row this batch has a write pending for sends
+    the pending writes first, so every vote sees exactly what casting the votes one by
+    one would have shown it. Without :meth:`prepare` (a single vote) each read is a query.
     """
 
-    def __init__(self, db: Session) -> None:
+    def __init__(self, db: Session, *, defer: bool = True) -> None:
         self.db = db
+        #: keep writes until :meth:`flush` (``False``: send each at once, so a failing write
+        #: fails the vote that made it)
+        self.defer = defer
         db.flush()  # whatever the session holds goes first, as an ORM statement would autoflush it
         #: the statements below run on the session's connection (SQLAlchemy Core: no unit
         #: of work per vote), in the session's transaction
         self.conn = db.connection()
         self.heads: dict[int, _Head] = {}
+        self.known: dict[tuple[Any, ...], Any] = {}  # prefetched rows (None: known absent)
+        self.pending: list[tuple[int, Any, dict[str, Any]]] = []  # deferred writes, in casting order
+        self.written: set[tuple[Any, ...]] = set()  # read keys whose rows a pending write changes
 
     # -- the transaction
+
+    def prepare(self, motion: Motion, voter_ids: Iterable[int], voter_keys: Iterable[str] = ()) -> None:
+        """Take ``motion``'s lock and read what votes of these voters (and, on a secret
+        ballot, these voter keys) will ask, one query per kind. Optional: it only saves
+        round trips. A motion that is not open is left for each vote to refuse."""
+        head = self._head(motion)
+        if head.status != MotionStatus.OPEN.value:
+            return
+        ids = sorted(set(voter_ids))
+        if not ids:
+            return
+        m = motion.id
+        if motion.electorate != Electorate.COMMUNITY.value:
+            eligible = set(self.db.scalars(eligible_ids(motion, self.db).where(Member.id.in_(ids))))
+            self.known.update({("eligible", m, i): i in eligible for i in ids})
+        if motion.secret:
+            rows = self.conn.execute(_PARTICIPATIONS_OF, {"motion_id": m, "member_ids": ids}).all()
+            found = {r[0]: tuple(r[1:]) for r in rows}
+            self.known.update({("part", m, i): found.get(i) for i in ids})
+            hashes = sorted({replace_hash(m, k) for k in voter_keys if k})
+            if hashes:
+                rows = self.conn.execute(_ANONYMOUS_BY_KEYS, {"motion_id": m, "hashes": hashes}).all()
+                found = {r[0]: tuple(r[1:]) for r in rows}
+                self.known.update({("anon", m, h): found.get(h) for h in hashes})
+        else:
+            rows = self.conn.execute(_BALLOTS_OF, {"motion_id": m, "member_ids": ids}).all()
+            found = {r[0]: tuple(r[1:]) for r in rows}
+            self.known.update({("ballot", m, i): found.get(i) for i in ids})
 
     def cast(self, *, actor: Any, motion: Motion, choice: Any, voter: Any = None, client_id: str | None = None,
              voter_key: str | None = None, now: datetime | None = None, savepoint: bool = False) -> CastOutcome:
         """Cast or change one ballot (see :func:`cast_ballot`)."""
         if not savepoint:
             return self._cast(actor, motion, choice, voter, client_id, voter_key, now or utcnow())
+        self.flush()
         heads = dict(self.heads)
         sp = self.conn.begin_nested()
         try:
             outcome = self._cast(actor, motion, choice, voter, client_id, voter_key, now or utcnow())
+            self.flush()
             sp.commit()
             return outcome
         except BaseException:
             if sp.is_active:
                 sp.rollback()
             # a rolled-back savepoint also gave back the row lock it took (PostgreSQL) and
-            # the log entries it appended: forget them
+            # the log entries it appended: forget them, and whatever was read
             self.heads = heads
+            self.pending, self.known = [], {}
+            self.written.clear()
             raise
 
+    def flush(self) -> None:
+        """Send the pending writes: deletes, then updates, then inserts, one
+        ``executemany`` per statement, each in the order the votes were cast."""
+        if not self.pending:
+            return
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        order: list[tuple[int, int, Any]] = []
+        for rank, stmt, params in self.pending:
+            batch = groups.get(stmt)
+            if batch is None:
+                batch = groups[stmt] = []
+                order.append((rank, len(order), stmt))
+            batch.append(params)
+        self.pending = []
+        for key in self.written:
+            self.known.pop(key, None)
+        self.written.clear()
+        for _rank, _seq, stmt in sorted(order, key=lambda o: (o[0], o[1])):
+            self.conn.execute(stmt, groups[stmt])
+
     def finish(self) -> None:
-        """Write the head of every motion whose log this transaction extended (once per
-        motion), and flush. Call before committing."""
+        """Send the pending writes, write the head of every motion whose log this
+        transaction extended (once per motion), and flush. Call before committing."""
+        self.flush()
         for motion_id, head in list(self.heads.items()):
             if head.dirty:
                 self.conn.execute(_HEAD_UPDATE, {"motion_id": motion_id, "length": head.length, "head": head.hash})
-                self.heads[motion_id] = _Head(head.length, head.hash, head.opens_at, head.closes_at)
+                self.heads[motion_id] = replace(head, dirty=False)
                 motion = self.db.identity_map.get(self.db.identity_key(Motion, motion_id))
                 if motion is not None:
                     set_committed_value(motion, "log_length", head.length)
                     set_committed_value(motion, "log_head", head.hash)
         self.db.flush()
 
+    # -- reads and writes of one vote
+
+    def _read(self, stmt: Any, key: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if key in self.written:  # this batch changes that row: send the changes, then read it
+            self.flush()
+        elif key in self.known:
+            return self.known[key]
+        return self.conn.execute(stmt, params).first()
+
+    def _write(self, rank: int, stmt: Any, params: dict[str, Any], *keys: tuple[Any, ...]) -> None:
+        self.pending.append((rank, stmt, params))
+        self.written.update(keys)
+        if not self.defer:
+            self.flush()
+
+    def _eligible(self, motion: Motion, voter: Any) -> bool:
+        known = self.known.get(("eligible", motion.id, voter.id))
+        if known is not None and voter.active and voter.community_id == motion.community_id:
+            return bool(known)
+        return is_eligible(self.db, motion, voter)
+
     # -- one vote
 
-    def _lock(self, motion: Motion, now: datetime) -> None:
-        """Take the motion's row lock once per transaction and re-check, under it, that
-        the vote is open (and, for every vote, its window at ``now``)."""
+    def _head(self, motion: Motion) -> _Head:
+        """The motion's row lock, taken once per transaction, with what it read."""
         head = self.heads.get(motion.id)
         if head is None:
-            row = self.conn.execute(_MOTION_LOCK, {"motion_id": motion.id}).one()
-            status, opens_at, closes_at, length, digest = row
-            if status == MotionStatus.CLOSED.value:
-                raise Conflict(MSG_CLOSED, field="motion")
-            if status != MotionStatus.OPEN.value:
-                raise Conflict(MSG_NOT_OPEN, field="motion")
-            head = self.heads[motion.id] = _Head(length, digest, opens_at, closes_at)
+            status, opens_at, closes_at, length, digest = self.conn.execute(
+                _MOTION_LOCK, {"motion_id": motion.id}).one()
+            head = self.heads[motion.id] = _Head(length, digest, opens_at, closes_at, status)
             if motion.status != status:
                 set_committed_value(motion, "status", status)
-        # the status is "open" while we hold the lock; the window is checked for this vote's time
+        return head
+
+    def _lock(self, motion: Motion, now: datetime) -> None:
+        """Hold the motion's row lock and check, under it, that the vote is open (and, for
+        every vote, its window at ``now``)."""
+        head = self._head(motion)
+        if head.status == MotionStatus.CLOSED.value:
+            raise Conflict(MSG_CLOSED, field="motion")
+        if head.status != MotionStatus.OPEN.value:
+            raise Conflict(MSG_NOT_OPEN, field="motion")
         if head.opens_at is not None and head.opens_at > now:
             raise Conflict(MSG_NOT_OPEN, field="motion")
         if head.closes_at is not None and head.closes_at <= now:
@@ -508,9 +605,9 @@ class CastBatch:
     def _append_log(self, motion: Motion, record: dict[str, Any]) -> None:
         head = self.heads[motion.id]
         digest = entry_hash(head.hash, record)
-        self.conn.execute(_LOG_INSERT, {"motion_id": motion.id, "position": head.length + 1, "record": record,
-                                      "prev_hash": head.hash, "entry_hash": digest})
-        self.heads[motion.id] = _Head(head.length + 1, digest, head.opens_at, head.closes_at, dirty=True)
+        self._write(_INSERT, _LOG_INSERT, {"motion_id": motion.id, "position": head.length + 1, "record": record,
+                                           "prev_hash": head.hash, "entry_hash": digest})
+        self.heads[motion.id] = replace(head, length=head.length + 1, hash=digest, dirty=True)
 
     def _cast(self, actor: Any, motion: Motion, choice: Any, voter: Any, client_id: str | None,
               voter_key: str | None, now: datetime) -> CastOutcome:
@@ -523,7 +620,7 @@ class CastBatch:
         if motion.status == MotionStatus.CLOSED.value:
             raise Conflict(MSG_CLOSED, field="motion")
         _check_window(motion, now)
-        if not is_eligible(self.db, motion, voter):
+        if not self._eligible(motion, voter):
             raise Forbidden(MSG_VOTER_NOT_ELIGIBLE if assisted else MSG_NOT_ELIGIBLE, field="motion")
         self._lock(motion, now)
         assisted_by = actor.id if assisted else None
@@ -533,15 +630,15 @@ class CastBatch:
 
     def _cast_open(self, motion: Motion, voter: Any, choice: Any, assisted_by: int | None, client_id: str | None,
                    now: datetime) -> CastOutcome:
-        db = self.conn
-        existing = db.execute(_BALLOT_OF, {"motion_id": motion.id, "member_id": voter.id}).first()
+        key = ("ballot", motion.id, voter.id)
+        existing = self._read(_BALLOT_OF, key, {"motion_id": motion.id, "member_id": voter.id})
         if existing is not None:
             ballot_id, old_choice, old_nonce, old_receipt, old_client, old_assisted = existing
             if client_id is not None and old_client == client_id:
                 return CastOutcome(motion, old_receipt, old_nonce, duplicate=True, assisted_by_id=old_assisted)
             if old_choice == choice:
                 if client_id and client_id != old_client:
-                    db.execute(_BALLOT_CID, {"ballot_id": ballot_id, "v_client_id": client_id})
+                    self._write(_UPDATE, _BALLOT_CID, {"ballot_id": ballot_id, "v_client_id": client_id}, key)
                 return CastOutcome(motion, old_receipt, old_nonce, assisted_by_id=old_assisted)
         nonce = secrets.token_hex(16)
         receipt = receipt_for(motion.id, choice, nonce)
@@ -549,37 +646,40 @@ class CastBatch:
                                   "assisted_by": assisted_by, "choice": choice, "nonce": nonce, "receipt": receipt}
         if existing is not None:
             record["replaces"] = existing[3]
-            db.execute(_BALLOT_CHANGE, {"ballot_id": existing[0], "v_choice": choice, "v_nonce": nonce,
-                                        "v_receipt": receipt, "v_assisted_by_id": assisted_by,
-                                        "v_client_id": client_id, "v_updated_at": now})
+            self._write(_UPDATE, _BALLOT_CHANGE, {"ballot_id": existing[0], "v_choice": choice, "v_nonce": nonce,
+                                                  "v_receipt": receipt, "v_assisted_by_id": assisted_by,
+                                                  "v_client_id": client_id, "v_updated_at": now}, key)
         else:
-            db.execute(_BALLOTS.insert(), {"motion_id": motion.id, "member_id": voter.id, "choice": choice,
-                                           "nonce": nonce, "receipt": receipt, "assisted_by_id": assisted_by,
-                                           "client_id": client_id, "cast_at": now, "updated_at": now})
+            self._write(_INSERT, _BALLOT_INSERT, {"motion_id": motion.id, "member_id": voter.id, "choice": choice,
+                                                  "nonce": nonce, "receipt": receipt, "assisted_by_id": assisted_by,
+                                                  "client_id": client_id, "cast_at": now, "updated_at": now}, key)
         self._append_log(motion, record)
         return CastOutcome(motion, receipt, nonce, first=existing is None, changed=existing is not None,
                            assisted_by_id=assisted_by)
 
     def _cast_secret(self, motion: Motion, voter: Any, choice: Any, assisted_by: int | None,
                      client_id: str | None, voter_key: str | None) -> CastOutcome:
-        db = self.conn
-        part = db.execute(_PARTICIPATION_OF, {"motion_id": motion.id, "member_id": voter.id}).first()
+        part_key = ("part", motion.id, voter.id)
+        part = self._read(_PARTICIPATION_OF, part_key, {"motion_id": motion.id, "member_id": voter.id})
         key_hash = replace_hash(motion.id, voter_key) if voter_key else None
         anon = None
         if key_hash is not None:
-            anon = db.execute(_ANONYMOUS_BY_KEY, {"motion_id": motion.id, "replace_hash": key_hash}).first()
+            anon = self._read(_ANONYMOUS_BY_KEY, ("anon", motion.id, key_hash),
+                              {"motion_id": motion.id, "replace_hash": key_hash})
         if part is None:
             if anon is not None:
                 raise Conflict(MSG_KEY_TAKEN, field="voter_key")
             voter_key = voter_key or secrets.token_urlsafe(24)
+            new_hash = replace_hash(motion.id, voter_key)
             nonce = secrets.token_hex(16)
             receipt = receipt_for(motion.id, choice, nonce)
             # two records that share nothing: random ids, no timestamps (docs/voting.md)
-            db.execute(_PARTICIPATIONS.insert(), {"id": random_id(), "motion_id": motion.id, "member_id": voter.id,
-                                                  "assisted_by_id": assisted_by, "client_id": client_id})
-            db.execute(_ANONYMOUS.insert(), {"id": random_id(), "motion_id": motion.id, "choice": choice,
-                                             "nonce": nonce, "receipt": receipt,
-                                             "replace_hash": replace_hash(motion.id, voter_key)})
+            self._write(_INSERT, _PARTICIPATION_INSERT, {"id": random_id(), "motion_id": motion.id,
+                                                         "member_id": voter.id, "assisted_by_id": assisted_by,
+                                                         "client_id": client_id}, part_key)
+            self._write(_INSERT, _ANONYMOUS_INSERT, {"id": random_id(), "motion_id": motion.id, "choice": choice,
+                                                     "nonce": nonce, "receipt": receipt, "replace_hash": new_hash},
+                        ("anon", motion.id, new_hash))
             self._append_log(motion, {"op": "cast", "choice": choice, "nonce": nonce, "receipt": receipt})
             return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
         part_id, part_client, part_assisted = part
@@ -590,16 +690,18 @@ class CastBatch:
             raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
         if anon is None:
             raise Conflict(MSG_BAD_KEY, field="voter_key")
-        db.execute(_PARTICIPATION_UPDATE, {"part_id": part_id, "v_client_id": client_id or part_client,
-                                           "v_assisted_by_id": assisted_by})
+        self._write(_UPDATE, _PARTICIPATION_UPDATE, {"part_id": part_id, "v_client_id": client_id or part_client,
+                                                     "v_assisted_by_id": assisted_by}, part_key)
         anon_id, anon_choice, old_receipt, anon_nonce = anon
         if anon_choice == choice:
             return CastOutcome(motion, old_receipt, anon_nonce, voter_key=voter_key, assisted_by_id=assisted_by)
-        db.execute(_ANONYMOUS_DELETE, {"anon_id": anon_id})
+        anon_key = ("anon", motion.id, key_hash)
+        self._write(_DELETE, _ANONYMOUS_DELETE, {"anon_id": anon_id}, anon_key)
         nonce = secrets.token_hex(16)
         receipt = receipt_for(motion.id, choice, nonce)
-        db.execute(_ANONYMOUS.insert(), {"id": random_id(), "motion_id": motion.id, "choice": choice, "nonce": nonce,
-                                         "receipt": receipt, "replace_hash": key_hash})
+        self._write(_INSERT, _ANONYMOUS_INSERT, {"id": random_id(), "motion_id": motion.id, "choice": choice,
+                                                 "nonce": nonce, "receipt": receipt, "replace_hash": key_hash},
+                    anon_key)
         self._append_log(motion, {"op": "change", "choice": choice, "nonce": nonce, "receipt": receipt,
                                   "replaces": old_receipt})
         return CastOutcome(motion, receipt, nonce, changed=True, voter_key=voter_key, assisted_by_id=assisted_by)
@@ -637,6 +739,19 @@ _ANONYMOUS_BY_KEY = (select(_ANONYMOUS.c.id, _ANONYMOUS.c.choice, _ANONYMOUS.c.r
                             _ANONYMOUS.c.replace_hash == bindparam("replace_hash")))
 _ANONYMOUS_DELETE = delete(_ANONYMOUS).where(_ANONYMOUS.c.id == bindparam("anon_id"))
 _LOG_INSERT = _LOG.insert()
+_BALLOT_INSERT = _BALLOTS.insert()
+_PARTICIPATION_INSERT = _PARTICIPATIONS.insert()
+_ANONYMOUS_INSERT = _ANONYMOUS.insert()
+# many voters at once (CastBatch.prepare): the same columns, led by the key
+_BALLOTS_OF = (select(_BALLOTS.c.member_id, *_BALLOT_OF.selected_columns)
+               .where(_BALLOTS.c.motion_id == bindparam("motion_id"),
+                      _BALLOTS.c.member_id.in_(bindparam("member_ids", expanding=True))))
+_PARTICIPATIONS_OF = (select(_PARTICIPATIONS.c.member_id, *_PARTICIPATION_OF.selected_columns)
+                      .where(_PARTICIPATIONS.c.motion_id == bindparam("motion_id"),
+                             _PARTICIPATIONS.c.member_id.in_(bindparam("member_ids", expanding=True))))
+_ANONYMOUS_BY_KEYS = (select(_ANONYMOUS.c.replace_hash, *_ANONYMOUS_BY_KEY.selected_columns)
+                      .where(_ANONYMOUS.c.motion_id == bindparam("motion_id"),
+                             _ANONYMOUS.c.replace_hash.in_(bindparam("hashes", expanding=True))))
 
 
 def cast_ballot(db: Session, *, actor: Member, motion: Motion, choice: Any, voter: Member | None = None,

@@ -137,20 +137,25 @@ class Broadcaster:
         self.coalescer.request(motion_id)
 
     def _send_tally(self, motion_id: int) -> None:
-        from web.extensions import Courtyard  # noqa: F401  (typing only)
+        from web.dbthread import database_thread
 
-        cy = self.app.extensions["courtyard"]
-        with self.app.app_context(), session_scope(cy.sessionmaker) as db:
+        result = database_thread(self.app).run(self._tally, motion_id)  # counted off the hub, like the votes
+        if result is not None:
+            self.socketio.emit("tally", {"motion_id": motion_id, "result": result}, to=motion_room(motion_id),
+                               namespace=NAMESPACE)
+
+    def _tally(self, motion_id: int) -> dict[str, Any] | None:
+        from web.dbthread import database_thread
+
+        with self.app.app_context(), session_scope(database_thread(self.app).sessionmaker) as db:
             motion = db.get(svc.Motion, motion_id)
             # hidden results are never broadcast before close (checked again here, at send time)
             if motion is None or motion.status != "open" or motion.results_visibility != "live":
-                return
+                return None
             method = method_for(db, motion)
             if method is None:
-                return
-            result = svc.compute_result(db, motion, method)
-        self.socketio.emit("tally", {"motion_id": motion_id, "result": result}, to=motion_room(motion_id),
-                           namespace=NAMESPACE)
+                return None
+            return svc.compute_result(db, motion, method)
 
     def motion_changed(self, change: svc.MotionChange) -> None:
         """After commit: tell the motion's watchers and its session's live room."""
@@ -303,6 +308,12 @@ class VoteNamespace(Namespace):
         return instance.load(data)
 
     def on_connect(self, auth: Any = None) -> bool:
+        """Anyone may connect; a signed-in member's identity is read now, from the
+        handshake, so their first vote asks the database nothing before the writer."""
+        try:
+            self._identity()
+        except Exception:  # read again at the first vote, which answers any error properly
+            log.exception("could not read the identity of a /vote connection")
         return True
 
     def on_watch(self, data: Any = None) -> dict[str, Any]:
@@ -444,9 +455,12 @@ class VoteWriter:
     after a crash."""
 
     def __init__(self, app: Any, socketio: Any) -> None:
+        from web.dbthread import database_thread
+
         self.app = app
         self.socketio = socketio
-        self.sessionmaker = app.extensions["courtyard"].sessionmaker
+        self.dbthread = database_thread(app)
+        self.sessionmaker = self.dbthread.sessionmaker
         eio = socketio.server.eio
         self.queue = eio.create_queue()
         self.queue_empty = eio.get_queue_empty_exception()
@@ -529,10 +543,11 @@ class VoteWriter:
                     self.running = False
 
     def process(self, jobs: list[VoteJob]) -> None:
-        """Cast and commit one batch; every job ends with an outcome or an error."""
+        """Cast and commit one batch (on the database thread, ``web.dbthread``: under
+        gevent its round trips do not wait for the hub); every job ends with an outcome
+        or an error, and its handler is woken here, in the writer's own greenlet."""
         try:
-            with self.app.app_context():
-                self._write(jobs)
+            self.dbthread.run(self._write_in_context, jobs)
             self.batches += 1
             self.votes += len(jobs)
         except Exception as exc:
@@ -548,29 +563,45 @@ class VoteWriter:
                     job.error = Busy()
                 job.done.set()
 
+    def _write_in_context(self, jobs: list[VoteJob]) -> None:
+        with self.app.app_context():
+            self._write(jobs)
+
     def _write(self, jobs: list[VoteJob]) -> None:
         """Cast the batch in one transaction and commit it. A refused vote (a domain error)
-        is refused before it writes anything, so it needs no savepoint of its own. A vote
-        that fails otherwise (a bug, or the unique constraint catching a race) rolls the
-        whole transaction back — nothing of it was committed — and the batch is cast again
-        without it (after one more try, for a race); the others are unaffected. A database
-        error (locked, down) fails the whole batch: every vote of it gets the 503 error."""
+        is refused before it writes anything, so it needs no savepoint of its own. The batch
+        is read in a few queries and its writes are sent together at the end
+        (:class:`~core.services.votes.CastBatch`); if something other than a refusal fails
+        there, the transaction is rolled back — nothing of it was committed — and the batch
+        is cast again one write at a time, so the vote at fault is known. A vote that fails
+        then (a bug, or the unique constraint catching a race) rolls the whole transaction
+        back and the batch is cast again without it (after one more try, for a race); the
+        others are unaffected. A database error (locked, down) fails the whole batch: every
+        vote of it gets the 503 error."""
         pending = list(jobs)
         tries: dict[int, int] = {}
+        defer = True
         while pending:
-            failed = self._attempt(pending)
+            failed = self._attempt(pending, defer=defer)
             if failed is None:
                 return
             job, exc = failed
+            for other in pending:
+                other.outcome = other.error = None
+            if job is None:  # a write of the deferred batch failed: find the vote, one write at a time
+                log.warning("vote batch of %s failed as a whole (%s: %s); casting it one write at a time",
+                            len(pending), type(exc).__name__, exc)
+                defer = False
+                continue
             tries[id(job)] = tries.get(id(job), 0) + 1
             if not isinstance(exc, IntegrityError) or tries[id(job)] > 1:
                 log.error("vote on motion %s failed: %s: %s", job.motion_id, type(exc).__name__, exc)
                 pending.remove(job)
                 job.outcome, job.error = None, exc
-            for other in pending:
-                other.outcome = other.error = None
 
-    def _attempt(self, jobs: list[VoteJob]) -> tuple[VoteJob, Exception] | None:
+    def _attempt(self, jobs: list[VoteJob], *, defer: bool = True) -> tuple[VoteJob | None, Exception] | None:
+        """One try at the batch: ``None`` when committed, else the vote that failed and
+        its error (no vote: a deferred write failed, which one is not known)."""
         from core.models import Member
 
         db = self.sessionmaker()
@@ -582,7 +613,15 @@ class VoteWriter:
             ids = {j.actor_id for j in jobs} | {j.voter_id for j in jobs if j.voter_id is not None}
             people = {i: _Person(i, a, c) for i, a, c in db.execute(
                 select(Member.id, Member.active, Member.community_id).where(Member.id.in_(ids)))}
-            batch = svc.CastBatch(db)
+            batch = svc.CastBatch(db, defer=defer)
+            if defer:
+                try:
+                    self._prepare(db, batch, jobs)
+                except OperationalError:
+                    raise
+                except Exception as exc:
+                    db.rollback()
+                    return None, exc
             for job in jobs:
                 try:
                     motion = db.get(svc.Motion, job.motion_id)
@@ -603,10 +642,16 @@ class VoteWriter:
                     job.error = exc
                 except OperationalError:  # the database itself: the whole batch is not committed
                     raise
-                except Exception as exc:  # this vote failed halfway: cast the batch again without it
+                except Exception as exc:  # this vote (or, deferred, an earlier one's write) failed halfway
                     db.rollback()
-                    return job, exc
-            batch.finish()
+                    return (None if defer else job), exc
+            try:
+                batch.finish()
+            except Exception as exc:
+                if not defer or isinstance(exc, OperationalError):
+                    raise  # the head update or the database itself: the whole batch is not committed
+                db.rollback()
+                return None, exc
             db.commit()
             return None
         except BaseException:
@@ -614,6 +659,20 @@ class VoteWriter:
             raise
         finally:
             db.close()
+
+    @staticmethod
+    def _prepare(db: Any, batch: svc.CastBatch, jobs: list[VoteJob]) -> None:
+        """Read what the batch's votes will ask, per motion, in a few queries."""
+        voters: dict[int, tuple[set[int], set[str]]] = {}
+        for job in jobs:
+            ids, keys = voters.setdefault(job.motion_id, (set(), set()))
+            ids.add(job.voter_id if job.voter_id is not None else job.actor_id)
+            if job.voter_key:
+                keys.add(job.voter_key)
+        for motion_id, (ids, keys) in voters.items():
+            motion = db.get(svc.Motion, motion_id)
+            if motion is not None:
+                batch.prepare(motion, ids, keys)
 
 
 def vote_writer(app: Any = None) -> VoteWriter | None:
@@ -683,19 +742,29 @@ class MotionCache:
         self.ttl = float(app.config.get("VOTING_MOTION_CACHE_SECONDS", 2.0))
         self.clock = app.config.get("VOTING_MONOTONIC") or time.monotonic
         self.entries: dict[int, OpenMotion] = {}
+        self.refreshing: set[int] = set()
 
     def get(self, db: Any, motion_id: int) -> Any:
-        """The cached entry, or the motion read now (and cached when it is open)."""
+        """The cached entry, or the motion read now (and cached when it is open). When an
+        entry has expired, one vote reads the motion again while the votes arriving
+        meanwhile use the expired entry (at 500 votes a second every one of them used to
+        read it at once, and queued for database connections)."""
         now = self.clock()
         entry = self.entries.get(motion_id)
         if entry is not None and entry.expires > now:
             return entry
-        self.entries.pop(motion_id, None)
-        motion = db.get(svc.Motion, motion_id)
-        if motion is None or motion.status != "open" or self.ttl <= 0:
-            return motion
-        entry = self.entries[motion_id] = OpenMotion(motion, method_for(db, motion), now + self.ttl)
-        return entry
+        if entry is not None and motion_id in self.refreshing:
+            return entry
+        self.refreshing.add(motion_id)
+        try:
+            motion = db.get(svc.Motion, motion_id)
+            if motion is None or motion.status != "open" or self.ttl <= 0:
+                self.entries.pop(motion_id, None)
+                return motion
+            entry = self.entries[motion_id] = OpenMotion(motion, method_for(db, motion), self.clock() + self.ttl)
+            return entry
+        finally:
+            self.refreshing.discard(motion_id)
 
     def forget(self, motion_id: int) -> None:
         self.entries.pop(motion_id, None)
