@@ -8,6 +8,8 @@ from typing import Any
 
 from flask import Flask, flash, jsonify, redirect, render_template, request
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -31,6 +33,7 @@ HTTP_MESSAGES = {
     422: N_("This value is not valid."),
     429: N_("Too many attempts; please wait a moment."),
     500: N_("Something went wrong on our side. Nothing was saved; please try again."),
+    503: N_("The server is busy; please try again in a moment."),
 }
 
 
@@ -42,7 +45,10 @@ def error_body(status: int, message: str, fields: dict[str, Any] | None = None) 
 
 
 def _respond(status: int, message: str, fields: dict[str, Any] | None = None):
-    get_db().rollback()
+    try:
+        get_db().rollback()
+    except Exception:  # the database itself is what failed: nothing of this request was committed
+        log.warning("rollback after an error failed", exc_info=True)
     if wants_json():
         return jsonify(error_body(status, message, fields)), status
     if request.method == "POST" and status in (400, 403, 409, 422) and request.referrer:
@@ -79,6 +85,15 @@ def init_app(app: Flask) -> None:
             message = translate(HTTP_MESSAGES.get(status, N_("The request was not understood.")))
         response = _respond(status, message)
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _busy(exc: Exception):
+        """The database is unreachable or every connection is in use: nothing was
+        committed; the client may try again (503 with ``Retry-After``), not a 500."""
+        log.error("database unavailable on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        body, status = _respond(503, translate(HTTP_MESSAGES[503]))  # 503 is never a redirect
+        return body, status, {"Retry-After": "2"}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

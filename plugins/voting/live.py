@@ -33,6 +33,7 @@ from flask_socketio import Namespace, join_room
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.db import session_scope, utcnow
 from core.errors import DomainError, Forbidden, NotFound
@@ -285,8 +286,11 @@ class VoteNamespace(Namespace):
             db.rollback()
             message = translate(exc.message, exc.params)
             return error_ack(exc.status, message, {exc.field: [message]} if exc.field else None)
-        except OperationalError:
-            db.rollback()
+        except (OperationalError, PoolTimeout):  # the database is down, or every connection is in use
+            try:
+                db.rollback()
+            except Exception:
+                pass
             log.exception("database busy in /vote")
             return error_ack(503, translate(N_("The server is busy; your vote will be sent again.")))
         except Exception:
