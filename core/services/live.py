@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.util import identity_key
 
 from core import events
 from core.db import utcnow
@@ -70,7 +71,6 @@ class TooFast(Invalid):
 class Joined:
     participant: Participant
     guest_token: str | None
-    event: LiveEvent | None
 
 
 def _hash(token: str) -> str:
@@ -123,7 +123,7 @@ def _next_seq(db: Session, session_id: int) -> int:
     if seq is None:
         get_room(db, session_id)
         return _next_seq(db, session_id)
-    room = db.get(LiveRoom, session_id)
+    room = db.identity_map.get(identity_key(LiveRoom, session_id))  # loaded already? (no query if not)
     if room is not None:
         db.expire(room, ["last_seq"])
     return seq
@@ -151,12 +151,22 @@ def find_event(db: Session, *, session_id: int, key: str) -> LiveEvent | None:
     return db.scalar(select(LiveEvent).where(LiveEvent.session_id == session_id, LiveEvent.client_key == key))
 
 
-def events_since(db: Session, *, session_id: int, after: int, limit: int = MAX_REPLAY) -> list[LiveEvent]:
-    """Events after ``after`` in order (at most ``limit``); :func:`event_dict` with
+def events_since(db: Session, *, session_id: int, after: int, limit: int = MAX_REPLAY,
+                 upto: int | None = None) -> list[Any]:
+    """Events after ``after`` (and up to ``upto``) in order, at most ``limit``, as rows with
+    ``seq``, ``kind``, ``payload`` and ``created_at``; :func:`event_dict` with
     :func:`hidden_message_ids` leaves out the bodies of hidden messages for non-hosts."""
-    rows = list(db.scalars(select(LiveEvent).where(LiveEvent.session_id == session_id, LiveEvent.seq > after)
-                           .order_by(LiveEvent.seq).limit(limit)))
-    return rows
+    # rows, not ORM objects: a storm of re-joins each replays up to MAX_REPLAY of them
+    query = select(LiveEvent.seq, LiveEvent.kind, LiveEvent.payload, LiveEvent.created_at).where(
+        LiveEvent.session_id == session_id, LiveEvent.seq > after)
+    if upto is not None:
+        query = query.where(LiveEvent.seq <= upto)
+    return list(db.execute(query.order_by(LiveEvent.seq).limit(limit)))
+
+
+def find_room(db: Session, session_id: int) -> LiveRoom | None:
+    """The session's room if it has one (no event yet: none; nothing is created)."""
+    return db.get(LiveRoom, session_id)
 
 
 def last_seq(db: Session, session_id: int) -> int:
@@ -182,6 +192,18 @@ def hidden_message_ids(db: Session, session_id: int) -> set[int]:
 # joining and presence
 
 
+def session_by_code(db: Session, code: str) -> ConsultationSession:
+    """The open session of a join code (:func:`core.services.sessions.session_by_join_code`)
+    in one query: its host and agenda are loaded only if asked for (a snapshot), not on
+    every one of a storm of re-joins."""
+    normalised = code.strip().upper().replace(" ", "").replace("-", "")
+    session = db.scalar(select(ConsultationSession).where(ConsultationSession.join_code == normalised)
+                        .options(lazyload(ConsultationSession.host), lazyload(ConsultationSession.agenda)))
+    if session is None or session.status == SessionStatus.CLOSED.value:
+        raise NotFound(N_("No open session has this code."), field="code")
+    return session
+
+
 def context(db: Session, *, session_id: int, participant_id: int) -> tuple[ConsultationSession, Participant]:
     session = sessions_service.get_session(db, session_id)
     participant = db.get(Participant, participant_id)
@@ -192,10 +214,16 @@ def context(db: Session, *, session_id: int, participant_id: int) -> tuple[Consu
 
 def join(db: Session, *, session: ConsultationSession, member: Member | None, sid: str,
          guest_name: str | None = None, guest_token: str | None = None, now: datetime | None = None,
-         process_id: str | None = None) -> Joined:
+         process_id: str | None = None, new_connection: bool = False) -> Joined:
     """Join ``session`` as ``member``, or as a guest (a returning guest brings their token).
     Records attendance and presence (the connection ``sid``, held by the server process
-    ``process_id``); returns the participant and, for a new guest, the token to keep."""
+    ``process_id``); returns the participant and, for a new guest, the token to keep.
+
+    Nobody is told here: the caller announces the participant with
+    :func:`announce_presence` (the ``/live`` namespace coalesces the joins and leaves of a
+    room into one announcement every few hundred milliseconds). ``new_connection``: the
+    caller knows ``sid`` has no row yet (its first join on this connection), so it is not
+    looked up."""
     now = now or utcnow()
     if session.status not in (SessionStatus.SCHEDULED.value, SessionStatus.LIVE.value):
         raise NotFound(N_("No open session has this code."), field="code")
@@ -243,18 +271,11 @@ def join(db: Session, *, session: ConsultationSession, member: Member | None, si
             db.add(participant)
             db.flush()
     participant.last_seen = now
-    was_online = _is_online(db, participant.id)
-    existing = db.get(LiveConnection, sid)
-    if existing is None:
+    if new_connection or db.get(LiveConnection, sid) is None:
         db.add(LiveConnection(sid=sid, session_id=session.id, participant_id=participant.id, connected_at=now,
                               process_id=process_id))
     db.flush()
-    event = None
-    if not was_online:
-        event = append_event(db, session_id=session.id, kind="presence", now=now, participant=participant,
-                             payload={"participant": brief(participant), "online": True,
-                                      "count": online_count(db, session.id)})
-    return Joined(participant, new_token, event)
+    return Joined(participant, new_token)
 
 
 def _is_online(db: Session, participant_id: int) -> bool:
@@ -272,12 +293,15 @@ def online(db: Session, session_id: int) -> list[Participant]:
     return list(db.scalars(select(Participant).where(Participant.id.in_(ids)).order_by(Participant.display_name)))
 
 
-def _lock_room(db: Session, session_id: int) -> None:
-    """Serialise presence changes of one session: on PostgreSQL a row lock on the room,
-    taken before the connection rows are deleted (the order closing a session takes them
-    in, so the two cannot deadlock), so of two connections of one participant closing at
-    once, the second sees both gone and tells everyone. On SQLite the write lock does it."""
-    db.execute(select(LiveRoom.session_id).where(LiveRoom.session_id == session_id).with_for_update())
+def _lock_room(db: Session, session_id: int, *, create: bool = False) -> None:
+    """Serialise presence announcements of one session: on PostgreSQL a row lock on the
+    room, taken before the connection rows are deleted (the order every writer takes them
+    in). On SQLite the write lock does it. ``create``: make the room first if it has none."""
+    found = db.execute(select(LiveRoom.session_id).where(LiveRoom.session_id == session_id)
+                       .with_for_update()).first()
+    if found is None and create:
+        get_room(db, session_id)
+        _lock_room(db, session_id)
 
 
 def _forget_connections(db: Session) -> None:
@@ -286,28 +310,69 @@ def _forget_connections(db: Session) -> None:
         db.expunge(conn)
 
 
-def leave(db: Session, *, sid: str, now: datetime | None = None) -> LiveEvent | None:
-    """A connection closed; when it was the participant's last, everyone is told."""
+def _presence_event(db: Session, *, session_id: int, participant_ids: Iterable[int], now: datetime,
+                    reason: str | None = None, absent_only: bool = False) -> LiveEvent | None:
+    """One ``presence`` event telling the room who of ``participant_ids`` is here now and
+    who is not (with the room's count). The caller holds the room's lock (:func:`_lock_room`):
+    announcements are ordered, and each tells the state at its seq, so the last one to name
+    a participant is right whatever raced before it. ``absent_only``: name only those not
+    here (no event when everyone is)."""
+    ids = sorted(set(participant_ids))
+    if not ids:
+        return None
+    here = set(db.scalars(select(LiveConnection.participant_id).where(
+        LiveConnection.session_id == session_id, LiveConnection.participant_id.in_(ids)).distinct()))
+    if absent_only and here.issuperset(ids):
+        return None
+    people = sorted(db.scalars(select(Participant).where(Participant.id.in_(ids))),
+                    key=lambda p: (p.display_name, p.id))
+    present = [] if absent_only else [brief(p) for p in people if p.id in here]
+    payload: dict[str, Any] = {"present": present, "absent": [p.id for p in people if p.id not in here],
+                               "count": online_count(db, session_id)}
+    if reason:
+        payload["reason"] = reason
+    event = LiveEvent(session_id=session_id, seq=_next_seq(db, session_id), kind="presence", payload=payload,
+                      participant_id=None, created_at=now)
+    db.add(event)
+    db.flush()
+    return event
+
+
+def announce_presence(db: Session, *, changes: dict[int, Iterable[int]],
+                      left: dict[str, datetime] | None = None, now: datetime | None = None) -> list[LiveEvent]:
+    """Record closed connections and tell each room who is here, in one transaction.
+
+    ``left``: connection sid → when it closed; the rows are deleted and each participant's
+    attendance ``last_seen`` becomes the time their connection closed. ``changes``: session id →
+    participants who joined or left there since the last announcement (including those of
+    ``left``). Every room gets at most one ``presence`` event, ``{present: [participants
+    here now], absent: [ids not here], count}``, whatever number of joins and leaves it
+    covers — so N phones coming back make a handful of events, not N, and a join racing a
+    leave of the same participant on another process ends with the right state: each
+    event tells the current state, and the process whose change was last announces last."""
     now = now or utcnow()
-    session_id = db.scalar(select(LiveConnection.session_id).where(LiveConnection.sid == sid))
-    if session_id is None:  # already swept, or never recorded
-        return None
-    _lock_room(db, session_id)
-    participant_id = db.execute(delete(LiveConnection).where(LiveConnection.sid == sid)
-                                .returning(LiveConnection.participant_id)
-                                .execution_options(synchronize_session=False)).scalar()
-    _forget_connections(db)
-    if participant_id is None:  # swept meanwhile by another process
-        return None
-    participant = db.get(Participant, participant_id)
-    if participant is None:
-        return None
-    participant.last_seen = now
-    if _is_online(db, participant.id):
-        return None
-    return append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
-                        payload={"participant": brief(participant), "online": False,
-                                 "count": online_count(db, session_id)})
+    rooms = sorted(changes)
+    for session_id in rooms:  # rooms first, then connections: the order the sweep uses
+        _lock_room(db, session_id, create=True)
+    if left:
+        gone = db.execute(delete(LiveConnection).where(LiveConnection.sid.in_(sorted(left)))
+                          .returning(LiveConnection.sid, LiveConnection.participant_id)
+                          .execution_options(synchronize_session=False)).all()
+        _forget_connections(db)
+        seen: dict[int, datetime] = {}
+        for sid, participant_id in gone:
+            seen[participant_id] = max(left[sid], seen.get(participant_id, left[sid]))
+        if seen:  # (a later join of the same participant may have set a later time already)
+            table = Participant.__table__
+            db.execute(update(table).where(table.c.id == bindparam("pid"), table.c.last_seen < bindparam("seen"))
+                       .values(last_seen=bindparam("seen")),
+                       [{"pid": pid, "seen": at} for pid, at in sorted(seen.items())])
+    events = []
+    for session_id in rooms:
+        event = _presence_event(db, session_id=session_id, participant_ids=changes[session_id], now=now)
+        if event is not None:
+            events.append(event)
+    return events
 
 
 # ---------------------------------------------------------------------------
@@ -339,7 +404,7 @@ def restore_connections(db: Session, *, process_id: str, connections: dict[str, 
     """Record again the connections (sid → (session id, participant id)) this process
     still holds but another process swept; those who come back online are announced."""
     now = now or utcnow()
-    events: list[LiveEvent] = []
+    back: dict[int, set[int]] = {}
     for sid, (session_id, participant_id) in sorted(connections.items()):
         if db.get(LiveConnection, sid) is not None:
             continue
@@ -348,15 +413,11 @@ def restore_connections(db: Session, *, process_id: str, connections: dict[str, 
         if session is None or participant is None or session.status not in (SessionStatus.SCHEDULED.value,
                                                                              SessionStatus.LIVE.value):
             continue
-        was_online = _is_online(db, participant_id)
         db.add(LiveConnection(sid=sid, session_id=session_id, participant_id=participant_id, connected_at=now,
                               process_id=process_id))
-        db.flush()
-        if not was_online:
-            events.append(append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
-                                       payload={"participant": brief(participant), "online": True,
-                                                "count": online_count(db, session_id)}))
-    return events
+        back.setdefault(session_id, set()).add(participant_id)
+    db.flush()
+    return announce_presence(db, changes=back, now=now)
 
 
 def sweep_dead_processes(db: Session, *, stale_after: timedelta, keep: str | None = None,
@@ -397,13 +458,14 @@ def sweep_dead_processes(db: Session, *, stale_after: timedelta, keep: str | Non
             _lock_room(db, session_id)
         for participant_id, beat in sorted(lost[session_id].items()):
             participant = db.get(Participant, participant_id)
-            if participant is None or _is_online(db, participant_id):
-                continue
-            if beat is not None and beat > participant.last_seen:
+            if participant is not None and beat is not None and beat > participant.last_seen:
                 participant.last_seen = beat  # last heard of when its process last answered
-            events.append(append_event(db, session_id=session_id, kind="presence", now=now, participant=participant,
-                                       payload={"participant": brief(participant), "online": False,
-                                                "count": online_count(db, session_id), "reason": "lost"}))
+        db.flush()
+        # those still connected elsewhere are not named; the others are "lost"
+        event = _presence_event(db, session_id=session_id, participant_ids=lost[session_id], now=now,
+                                reason="lost", absent_only=True)
+        if event is not None:
+            events.append(event)
     log.info("swept %s connection(s) of %s dead process(es)", len(gone), len(dead))
     return events
 
@@ -677,6 +739,7 @@ def set_status(db: Session, *, session: ConsultationSession, participant: Partic
                              ended_at=floor_ends_at(current) if ran_out else now)
         for request, _ in queue(db, session.id):
             request.status, request.ended_at = "withdrawn", now
+        _lock_room(db, session.id)  # the room before its connections, as presence takes them
         db.execute(LiveConnection.__table__.delete().where(LiveConnection.session_id == session.id))
     event = append_event(db, session_id=session.id, kind="status", participant=participant, client_key=key, now=now,
                          payload={"status": status})

@@ -24,9 +24,8 @@ from core.errors import DomainError, Forbidden
 from core.i18n import N_
 from core.models import Member
 from core.services import live as live_service
-from core.services import sessions as sessions_service
 from plugins.discussion import schemas
-from plugins.discussion.state import clock_for, limiter_for, upkeep_for
+from plugins.discussion.state import broadcasts_for, clock_for, limiter_for, recent_events_for, upkeep_for
 from web.auth import current_member
 from web.db import get_db
 from web.extensions import current_courtyard
@@ -100,10 +99,31 @@ class LiveNamespace(Namespace):
             raise Forbidden(N_("Join the session first."))
         return live_service.context(get_db(), session_id=entry[0], participant_id=entry[1])
 
+    @property
+    def broadcasts(self) -> Any:
+        return broadcasts_for(current_app)
+
     def broadcast(self, session_id: int, events: list[Any]) -> None:
-        for event in events:
-            if event is not None:
-                self.socketio.emit("event", live_service.event_dict(event), to=room_name(session_id), namespace=self.namespace)
+        """Emit committed events to the room (their seqs were announced with
+        ``broadcasts.sending`` before the commit)."""
+        for event in [e for e in events if e is not None]:
+            try:
+                self.socketio.emit("event", live_service.event_dict(event), to=room_name(session_id),
+                                   namespace=self.namespace)
+            except BaseException:
+                self.broadcasts.cancel(session_id, [event.seq])  # not sent: re-joins replay it
+                raise
+            self.broadcasts.sent(session_id, [event.seq])
+
+    def _commit_and_broadcast(self, session_id: int, events: list[Any]) -> None:
+        seqs = [e.seq for e in events if e is not None]
+        self.broadcasts.sending(session_id, seqs)
+        try:
+            get_db().commit()
+        except BaseException:
+            self.broadcasts.cancel(session_id, seqs)
+            raise
+        self.broadcast(session_id, events)
 
     def _expire_floor(self, session_id: int) -> None:
         """The lazy check before a snapshot: take back a floor whose time is up (no write
@@ -111,8 +131,7 @@ class LiveNamespace(Namespace):
         db = get_db()
         event = live_service.expire_floor(db, session_id=session_id, now=self.clock())
         if event is not None:
-            db.commit()
-            self.broadcast(session_id, [event])
+            self._commit_and_broadcast(session_id, [event])
 
     def _op(self, schema: type[Schema], data: Any, action: Callable[..., Any]) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -125,7 +144,12 @@ class LiveNamespace(Namespace):
                 return {"ok": True, "seq": existing.seq, "duplicate": True}
             try:
                 event = action(db, session=session, participant=participant, key=key, now=self.clock(), **payload)
-                db.commit()
+                self.broadcasts.sending(session.id, [event.seq])
+                try:
+                    db.commit()
+                except BaseException:
+                    self.broadcasts.cancel(session.id, [event.seq])
+                    raise
             except IntegrityError:  # the same emit raced in on another connection
                 db.rollback()
                 existing = live_service.find_event(db, session_id=session.id, key=key)
@@ -147,18 +171,15 @@ class LiveNamespace(Namespace):
         return True
 
     def on_disconnect(self, reason: Any = None) -> None:
+        """Noted in memory only: the process's presence flush deletes the connection's row
+        and tells the room, together with the other joins and leaves of the moment."""
         entry = self.joined.pop(request.sid, None)
         if entry is None:
             return
-        db = get_db()
         try:
-            event = live_service.leave(db, sid=request.sid, now=self.clock())
-            db.commit()
+            self.upkeep.presence.left(request.sid, entry[0], entry[1], self.clock())
         except Exception:  # presence is best effort; the connection is gone anyway
-            db.rollback()
             log.exception("could not record leaving")
-            return
-        self.broadcast(entry[0], [event])
 
     def on_join(self, data: Any = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -168,7 +189,7 @@ class LiveNamespace(Namespace):
                 return error_ack(429, translate(N_("Too many attempts; please wait a moment.")))
             db = get_db()
             try:
-                session = sessions_service.session_by_join_code(db, payload["code"])
+                session = live_service.session_by_code(db, payload["code"])
             except DomainError:
                 self.limiter.failed(address)
                 raise
@@ -180,11 +201,14 @@ class LiveNamespace(Namespace):
             upkeep.start()
             joined = live_service.join(db, session=session, member=member, sid=request.sid,
                                        guest_name=payload["guest_name"], guest_token=payload["guest_token"],
-                                       now=self.clock(), process_id=upkeep.process_id)
+                                       now=self.clock(), process_id=upkeep.process_id,
+                                       new_connection=previous is None)
             db.commit()
             self.joined[request.sid] = (session.id, joined.participant.id)
             join_room(room_name(session.id))
-            self.broadcast(session.id, [joined.event])
+            mark = self.broadcasts.mark()  # what this process broadcasts from now on reaches this phone
+            room = live_service.find_room(db, session.id)  # held: the checks below read it once
+            live = self.broadcasts.live_since(session.id, mark)  # …and what it is about to
             self._expire_floor(session.id)  # a floor whose time ran out while no timer was running
             p = joined.participant
             you = {**live_service.brief(p), "guest": p.member_id is None, "can_vote": p.member_id is not None,
@@ -193,22 +217,30 @@ class LiveNamespace(Namespace):
                 you["guest_token"] = joined.guest_token
             ack: dict[str, Any] = {"ok": True, "you": you}
             since = payload["since"]
-            last = live_service.last_seq(db, session.id)
+            last = room.last_seq if room is not None else 0
             if since is not None and since <= last and last - since <= live_service.MAX_REPLAY:
-                ack["events"] = self._events(session.id, since, p)
+                # up to the seq read after joining the room: what comes later reaches it live
+                ack["events"] = [e for e in self._events(session.id, since, p, upto=last) if e["seq"] not in live]
                 ack["seq"] = last
             else:
                 ack["state"] = live_service.snapshot(db, session=session, viewer=p, now=self.clock())
                 ack["seq"] = ack["state"]["seq"]
+            db.commit()  # nothing to write: ends the reads, so an announcement made now waits on nothing of ours
+            # announced after the ack is made, so the joiner gets its own announcement live, not twice
+            upkeep.presence.joined(session.id, p.id)
             return ack
 
         return self._guard(run)
 
-    def _events(self, session_id: int, since: int, viewer: Any) -> list[dict[str, Any]]:
+    def _events(self, session_id: int, since: int, viewer: Any, upto: int | None = None) -> list[dict[str, Any]]:
         db = get_db()
-        hidden = live_service.hidden_message_ids(db, session_id)
-        return [live_service.event_dict(e, viewer=viewer, hidden_ids=hidden)
-                for e in live_service.events_since(db, session_id=session_id, after=since)]
+        if upto is not None:  # a re-join: most of it was read for the phones before
+            found = recent_events_for(current_app).between(db, session_id, since, upto)
+        else:
+            found = live_service.events_since(db, session_id=session_id, after=since)
+        hidden = (live_service.hidden_message_ids(db, session_id) if any(e.kind == "message" for e in found)
+                  else set())
+        return [live_service.event_dict(e, viewer=viewer, hidden_ids=hidden) for e in found]
 
     def on_sync(self, data: Any = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:

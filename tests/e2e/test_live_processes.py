@@ -123,6 +123,20 @@ class Phone:
         with self.lock:
             return [e["data"] for e in self.events if e["kind"] == "presence"]
 
+    def told(self, participant_id: int) -> list[dict[str, Any]]:
+        """What the presence announcements said of one participant, in order:
+        ``{"online": bool, "reason": str | None}`` (several come and go per announcement)."""
+        out = []
+        for d in self.presence():
+            if any(p["id"] == participant_id for p in d["present"]):
+                out.append({"online": True, "reason": d.get("reason")})
+            if participant_id in d["absent"]:
+                out.append({"online": False, "reason": d.get("reason")})
+        return out
+
+    def names_told_present(self) -> set[str]:
+        return {p["name"] for d in self.presence() for p in d["present"]}
+
     def count(self) -> int:
         """How many are here, as the server counts them now."""
         return self.sio.call("state", {}, namespace="/live", timeout=10)["state"]["count"]
@@ -222,10 +236,10 @@ def test_a_server_killed_mid_discussion_comes_back_with_nothing_missing(server, 
     # presence: the killed process's connections are swept once its heartbeat is stale,
     # so the count is the two who came back, not three
     wait_for(lambda: host.count() == 2, timeout=20, message="the walker swept from presence")
-    wait_for(lambda: any(not p["online"] and p["participant"]["id"] == walker.you["id"]
-                         for p in host.presence() + guest.presence()), message="everyone told the walker left")
-    gone = [p for p in host.presence() + guest.presence() if p["participant"]["id"] == walker.you["id"]][-1]
-    assert gone["online"] is False and gone["reason"] == "lost"
+    for phone in (host, guest):
+        wait_for(lambda p=phone: any(not t["online"] for t in p.told(walker.you["id"])),
+                 message="everyone told the walker left")
+        assert phone.told(walker.you["id"])[-1] == {"online": False, "reason": "lost"}
     assert {p["name"] for p in host.sio.call("state", {}, namespace="/live", timeout=10)["state"]["present"]} == \
         {"李月昌", "王阿婆的孙女"}
 
@@ -245,8 +259,8 @@ def test_two_processes_share_rooms_through_redis(tmp_path, redis_url, phones):
         on_b2 = phones(Phone(b.url, code, guest_name="丙（B进程）")).connect()
         everyone = [host, on_a, on_b, on_b2]
         # presence: those who joined on B are seen on A
-        wait_for(lambda: {e["data"]["participant"]["name"] for e in host.events if e["kind"] == "presence"}
-                 >= {"乙（B进程）", "丙（B进程）"}, message="presence across processes")
+        wait_for(lambda: host.names_told_present() >= {"乙（B进程）", "丙（B进程）"},
+                 message="presence across processes")
         # discussion both ways
         assert on_b.send("message", body="B进程说的话")["ok"]
         assert on_a.send("message", body="A进程说的话")["ok"]
@@ -293,11 +307,10 @@ def test_a_killed_process_is_replaced_and_everyones_count_is_right(tmp_path, red
         returns.join()
         wait_for(lambda: host.count() == 3, timeout=20, message="the count corrected on A")
         for phone in (host, on_a, returns):
-            wait_for(lambda p=phone: any(not d["online"] and d["participant"]["id"] == leaves.you["id"]
-                                         for d in p.presence()), message="丙's departure reaches every phone")
+            wait_for(lambda p=phone: any(not t["online"] for t in p.told(leaves.you["id"])),
+                     message="丙's departure reaches every phone")
         # 乙 may have been swept before their phone was back, but the last word is "here"
-        about_returns = [d for d in host.presence() if d["participant"]["id"] == returns.you["id"]]
-        assert about_returns[-1]["online"] is True
+        wait_for(lambda: host.told(returns.you["id"])[-1]["online"] is True, message="乙 is told back")
         assert returns.count() == 3 and on_a.count() == 3
         present = {p["name"] for p in host.sio.call("state", {}, namespace="/live", timeout=10)["state"]["present"]}
         assert present == {"李月昌", "甲（A进程）", "乙（B进程，会回来）"}

@@ -179,10 +179,16 @@
           if (!(state.you && state.you.host)) state.messages[d.message_id].body = "";
         }
         break;
-      case "presence":
-        if (d.online) state.present[d.participant.id] = d.participant; else delete state.present[d.participant.id];
-        var a = state.attendance[d.participant.id] || Object.assign({}, d.participant);
-        a.online = d.online; state.attendance[d.participant.id] = a;
+      case "presence":  // who of those who came or went is here now (several at once)
+        (d.present || []).forEach(function (p) {
+          state.present[p.id] = p;
+          var a = state.attendance[p.id] || Object.assign({}, p);
+          a.online = true; state.attendance[p.id] = a;
+        });
+        (d.absent || []).forEach(function (id) {
+          delete state.present[id];
+          if (state.attendance[id]) state.attendance[id].online = false;
+        });
         break;
       case "hand_raised":
         if (!state.queue.some(function (q) { return q.request_id === d.request_id; })) state.queue.push(d);

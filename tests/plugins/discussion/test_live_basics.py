@@ -4,7 +4,7 @@ replay after a reconnect, idempotent retries."""
 from __future__ import annotations
 
 
-def test_members_join_by_code_and_see_each_other(live):
+def test_members_join_by_code_and_see_each_other(live, live_scheduler):
     host = live.client("host")
     ack = host.join(live.code)
     assert ack["you"]["role"] == "host" and ack["you"]["host"] is True
@@ -15,8 +15,13 @@ def test_members_join_by_code_and_see_each_other(live):
     assert {p["name"] for p in ack["state"]["present"]} == {"李月昌", "张师傅"}
     assert ack["state"]["count"] == 2
     assert "attendance" not in ack["state"]  # only the host sees attendance
-    presence = [e for e in host.events() if e["kind"] == "presence"]
-    assert presence[-1]["data"]["participant"]["name"] == "张师傅" and presence[-1]["data"]["count"] == 2
+    # the host's own join was announced at once; 张师傅's, a moment later, with the next announcement
+    assert [e["data"]["present"] for e in host.events() if e["kind"] == "presence"] == [
+        [{"id": host.you["id"], "name": "李月昌", "role": "host"}]]
+    live_scheduler.advance(seconds=0.5)
+    presence = [e["data"] for e in host.events() if e["kind"] == "presence"]
+    assert presence == [{"present": [{"id": resident.you["id"], "name": "张师傅", "role": "resident"}],
+                         "absent": [], "count": 2}]
 
 
 def test_message_reaches_everyone_with_sequence(live):
@@ -71,12 +76,14 @@ def test_reconnect_replays_what_was_missed_in_order(live):
     assert [e["seq"] for e in sync["events"]] == seqs and sync["more"] is False
 
 
-def test_leaving_is_seen_by_others(live):
+def test_leaving_is_seen_by_others(live, live_scheduler):
     host, resident = live.client("host"), live.client("resident2")
     host.join(live.code)
     resident.join(live.code)
+    live_scheduler.advance(seconds=0.5)
     host.events()
+    live_scheduler.advance(seconds=0.5)  # a quiet moment: the next change is told at once
     resident.disconnect()
     presence = [e["data"] for e in host.events() if e["kind"] == "presence"]
-    assert presence == [{"participant": {"id": resident.you["id"], "name": "张师傅", "role": "resident"},
-                         "online": False, "count": 1}]
+    assert presence == [{"present": [], "absent": [resident.you["id"]], "count": 1}]
+    assert host.emit("state")["state"]["count"] == 1

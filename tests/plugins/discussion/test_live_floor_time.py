@@ -31,6 +31,7 @@ def test_the_floor_is_taken_back_when_the_speaking_time_ends(live, live_schedule
     host, speaker, listener = live.client("host"), live.client("resident2"), live.client("grid_head")
     for c in (host, speaker, listener):
         c.join(live.code)
+    live_scheduler.advance(seconds=1)  # the joins are announced (together, a moment after)
     granted_at = live.clock.now
     granted = host.op("grant_floor", participant_id=speaker.you["id"], seconds=60)
     assert granted["ok"]

@@ -55,7 +55,8 @@ def _raise_rate_limit(monkeypatch):
 def test_concurrent_writers_on_sqlite(live, monkeypatch):
     _raise_rate_limit(monkeypatch)
     seqs = _hammer(live.app, live.session_id)
-    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 44
+    # 40 writes (joining appends nothing: presence is announced by the caller, in batches)
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 40
 
 
 @pytest.mark.postgres
@@ -64,7 +65,7 @@ def test_concurrent_writers_on_postgres(tmp_path, fresh_postgres, live_clock, mo
     app = make_app(tmp_path, DATABASE_URL=fresh_postgres, DISCUSSION_CLOCK=live_clock)
     world = LiveWorld(app, live_clock)
     seqs = _hammer(app, world.session_id, writers=6)
-    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 66
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 60
     app.extensions["courtyard"].engine.dispose()
 
 
@@ -78,8 +79,8 @@ def test_the_same_client_id_is_stored_once(live):
         with session_scope(cy.sessionmaker) as db:
             live_service.append_event(db, session_id=live.session_id, kind="test", payload={}, client_key="k:1")
     with session_scope(cy.sessionmaker) as db:
-        assert live_service.find_event(db, session_id=live.session_id, key="k:1").seq == 2
-        assert live_service.last_seq(db, live.session_id) == 2  # the failed attempt used no number
+        assert live_service.find_event(db, session_id=live.session_id, key="k:1").seq == 1  # joining stores none
+        assert live_service.last_seq(db, live.session_id) == 1  # the failed attempt used no number
 
 
 def _join_from_many_phones(app, session_id: int, member_id: int, phones: int = 6) -> list[int]:
