@@ -259,9 +259,57 @@ def workers_for(n: int, requested: int) -> int:
 # votes: vote → tally latency
 
 
-def run_votes(args: argparse.Namespace) -> None:
-    import numpy as np
+def drive_votes(args: argparse.Namespace, urls: list[str], pids: list[int], motion_id: int,
+                clients: list[dict[str, Any]]) -> dict[str, Any]:
+    """The measured phase of ``votes`` against running servers: watch, vote at the rate,
+    collect every vote's (emit, ack) and every client's tallies."""
+    workers = workers_for(args.clients, args.workers)
+    pool = loadgen.Pool("vote_watch", clients, workers=workers,
+                        common={"urls": urls, "motion_id": motion_id, "options": OPTIONS, "connect_parallel": 20})
+    try:
+        ready = pool.ready()
+        joined = sum(r["ready"] for r in ready)
+        gevent.sleep(2)
+        cpu0 = sum(loadgen.proc_stats(p)[0] for p in pids)
+        gen0 = pool.cpu_seconds() + self_cpu()
+        m0 = loadgen.machine_cpu()
+        t0 = time.time()
+        pool.command("go", rate=args.rate / workers, until=t0 + args.seconds)
+        phase("go", pids)
+        gevent.sleep(args.seconds + 3)
+        elapsed = time.time() - t0
+        cpu1 = sum(loadgen.proc_stats(p)[0] for p in pids)
+        rss = sum(loadgen.proc_stats(p)[1] for p in pids)
+        gen1 = pool.cpu_seconds() + self_cpu()
+        m1 = loadgen.machine_cpu()
+        results = pool.results()
+    finally:
+        pool.close()
+    return {"results": results, "joined": joined, "workers": workers, "elapsed": elapsed, "server_cpu": cpu1 - cpu0,
+            "rss": rss, "generator_cpu": gen1 - gen0, "machine": (m1[0] - m0[0], m1[1] - m0[1])}
 
+
+def node_votes(args: argparse.Namespace) -> dict[str, Any]:
+    """The same load against the Node socket.io peer (bench/node/server.js: acks at once,
+    no database, the same 10-a-second tally coalescing)."""
+    from bench_live import NODE_DIR, ensure_node
+    from tests.plugins.discussion.live_server import free_port
+
+    ensure_node()
+    port = free_port()
+    proc = subprocess.Popen(["node", "server.js"], cwd=NODE_DIR, env={**os.environ, "PORT": str(port)},
+                            stdout=subprocess.DEVNULL)
+    try:
+        gevent.sleep(1.0)
+        run = drive_votes(args, [f"http://127.0.0.1:{port}"], [proc.pid], 1,
+                          [{"token": f"node{i}"} for i in range(args.clients)])
+    finally:
+        proc.kill()
+        proc.wait()
+    return vote_row(args, run, "node-socket.io", [])
+
+
+def run_votes(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     with database(args.db, tmp) as url:
         srv = Servers(tmp, url, mode=args.mode, threads=args.clients + 50)
@@ -269,34 +317,25 @@ def run_votes(args: argparse.Namespace) -> None:
             data = seed(srv.first, sessions=1, members=args.clients, method="plurality", options=OPTIONS)
             srv.start()
             s = data["sessions"][0]
-            clients = [{"token": t} for t in s["tokens"]]
-            workers = workers_for(args.clients, args.workers)
-            pool = loadgen.Pool("vote_watch", clients, workers=workers,
-                                common={"urls": srv.urls, "motion_id": s["motion_id"], "options": OPTIONS,
-                                        "connect_parallel": 20})
-            try:
-                ready = pool.ready()
-                joined = sum(r["ready"] for r in ready)
-                gevent.sleep(2)
-                cpu0 = sum(loadgen.proc_stats(p)[0] for p in srv.pids)
-                gen0 = pool.cpu_seconds() + self_cpu()
-                m0 = loadgen.machine_cpu()
-                t0 = time.time()
-                pool.command("go", rate=args.rate / workers, until=t0 + args.seconds)
-                phase("go", srv.pids)
-                gevent.sleep(args.seconds + 3)
-                elapsed = time.time() - t0
-                cpu1 = sum(loadgen.proc_stats(p)[0] for p in srv.pids)
-                rss = sum(loadgen.proc_stats(p)[1] for p in srv.pids)
-                gen1 = pool.cpu_seconds() + self_cpu()
-                m1 = loadgen.machine_cpu()
-                results = pool.results()
-            finally:
-                pool.close()
+            run = drive_votes(args, srv.urls, srv.pids, s["motion_id"], [{"token": t} for t in s["tokens"]])
             errors = srv.log_errors()
         finally:
             srv.kill()
     cleanup(tmp)
+    row = vote_row(args, run, "courtyard", errors)
+    if args.node:
+        peer = node_votes(args)
+        emit(peer)
+        for key in ("ack_p50_ms", "ack_p99_ms", "tally_p50_ms", "tally_p99_ms"):
+            if row.get(key) and peer.get(key):
+                row[f"{key}_vs_node"] = round(row[key] / peer[key], 2)
+    emit(row)
+
+
+def vote_row(args: argparse.Namespace, run: dict[str, Any], server: str, errors: list[str]) -> dict[str, Any]:
+    import numpy as np
+
+    results, joined, workers, elapsed = run["results"], run["joined"], run["workers"], run["elapsed"]
     votes = sorted((v for r in results for v in r["votes"]), key=lambda v: v[1])
     ok = [v for v in votes if v[2]]
     if os.environ.get("COURTYARD_BENCH_DUMP"):  # every vote's (emit, ack, ok), for a closer look
@@ -325,20 +364,20 @@ def run_votes(args: argparse.Namespace) -> None:
     def q(a: np.ndarray, p: float) -> float | None:
         return round(float(np.quantile(a, p)) * 1000, 1) if len(a) else None
 
-    row = {"scenario": "votes", "mode": args.mode, "db": args.db, "clients": args.clients, "joined": joined,
-           "target_rate": args.rate, "votes_sent": len(votes), "votes_acked_ok": len(ok),
-           "acked_per_s": round(len(ok) / span, 1) if span else None,
-           "vote_errors": [e for r in results for e in r["vote_errors"]][:3],
-           "ack_p50_ms": q(acks, 0.5), "ack_p99_ms": q(acks, 0.99),
-           "tally_deliveries_timed": int(len(lat)), "expected": len(ok) * joined, "unmatched": missing,
-           "tally_p50_ms": q(lat, 0.5), "tally_p99_ms": q(lat, 0.99), "tally_max_ms": q(lat, 1.0),
-           "tallies_per_client_median": int(np.median(tallies_per_client)) if tallies_per_client else 0,
-           "tally_p99_over_ack_p99": round(q(lat, 0.99) / q(acks, 0.99), 2) if len(lat) and len(acks) else None,
-           "server_cpu_pct": round(100 * (cpu1 - cpu0) / elapsed, 1), "rss_mb": round(rss / 2**20, 1),
-           "generator_cpu_pct": round(100 * (gen1 - gen0) / elapsed, 1),
-           "machine_busy_pct": round(100 * (m1[0] - m0[0]) / max(1.0, m1[1] - m0[1]), 1), "workers": workers,
+    return {"scenario": "votes", "server": server, "mode": args.mode, "db": args.db, "clients": args.clients,
+            "joined": joined,
+            "target_rate": args.rate, "votes_sent": len(votes), "votes_acked_ok": len(ok),
+            "acked_per_s": round(len(ok) / span, 1) if span else None,
+            "vote_errors": [e for r in results for e in r["vote_errors"]][:3],
+            "ack_p50_ms": q(acks, 0.5), "ack_p99_ms": q(acks, 0.99),
+            "tally_deliveries_timed": int(len(lat)), "expected": len(ok) * joined, "unmatched": missing,
+            "tally_p50_ms": q(lat, 0.5), "tally_p99_ms": q(lat, 0.99), "tally_max_ms": q(lat, 1.0),
+            "tallies_per_client_median": int(np.median(tallies_per_client)) if tallies_per_client else 0,
+            "tally_p99_over_ack_p99": round(q(lat, 0.99) / q(acks, 0.99), 2) if len(lat) and len(acks) else None,
+            "server_cpu_pct": round(100 * run["server_cpu"] / elapsed, 1), "rss_mb": round(run["rss"] / 2**20, 1),
+            "generator_cpu_pct": round(100 * run["generator_cpu"] / elapsed, 1),
+            "machine_busy_pct": round(100 * run["machine"][0] / max(1.0, run["machine"][1]), 1), "workers": workers,
            "server_log_errors": errors}
-    emit(row)
 
 
 # ---------------------------------------------------------------------------
@@ -572,6 +611,7 @@ def main() -> None:
     p = sub.add_parser("votes", parents=[common])
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--rate", type=float, default=500)
+    p.add_argument("--node", action="store_true", help="the same load against the Node socket.io peer too")
     p = sub.add_parser("scaleout", parents=[common])
     p.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 1500, 2000, 3000])
     p.add_argument("--modes", nargs="+", default=["gevent"])
