@@ -227,29 +227,6 @@ def run_server(*, host: str, port: int, workers: int = 1, threads: int = 200, pr
     return 0
 
 
-def cooperative_psycopg() -> bool:
-    """Make psycopg wait for PostgreSQL cooperatively in a gevent worker. psycopg picks its
-    wait function once, when first imported: the start-up checks import it in the gunicorn
-    master, before the gevent worker patches ``select``, so the worker inherited the C
-    wait — which blocks the whole process, every phone on it, for each query's round trip
-    (and for as long as a query waits on a lock). With ``select`` patched, psycopg's own
-    choice is its poll-based wait; this makes that choice after the fact. ``True`` when it
-    changed something."""
-    import sys
-
-    waiting = sys.modules.get("psycopg.waiting")
-    if waiting is None:  # imported later: psycopg sees the patch itself
-        return False
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a dependency
-        return False
-    if not monkey.is_module_patched("select") or waiting.wait is not getattr(waiting, "wait_c", None):
-        return False
-    waiting.wait = waiting.wait_poll
-    return True
-
-
 def _run_gunicorn(*, host: str, port: int, threads: int, async_mode: str) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -261,11 +238,9 @@ def _run_gunicorn(*, host: str, port: int, threads: int, async_mode: str) -> Non
                 if key in self.cfg.settings:  # an older gunicorn lacks some
                     self.cfg.set(key, value)
 
-        def load(self):  # in the worker, after gevent's worker has patched the standard library
+        def load(self):
             from web import create_app
 
-            if async_mode == "gevent":
-                cooperative_psycopg()
             return create_app()
 
     print(f"Courtyard serving on http://{host}:{port} ({async_mode}, pid {os.getpid()})", flush=True)

@@ -2,11 +2,10 @@
 waiting on a lock held by someone else (a PostgreSQL row lock, a SQLite write lock) holds
 up that vote only, never every phone on the process.
 
-Two causes were fixed: psycopg picks its wait function when first imported, and the
-start-up checks import it in the gunicorn master before gevent patches the worker, which
-left the worker with psycopg's blocking C wait (``web.server.cooperative_psycopg``); and
-the vote writer now runs its batches on a native thread of its own (``web.dbthread``), so
-SQLite's busy wait, in C, no longer freezes the hub either."""
+The vote writer runs its batches on a native thread of its own (``web.dbthread``): on the
+hub, psycopg's wait (the blocking C one: the start-up checks import psycopg in the gunicorn
+master, before gevent patches the worker) and SQLite's busy wait, both in C, froze the
+whole process for as long as the lock was held."""
 
 from __future__ import annotations
 
