@@ -179,6 +179,9 @@ class Pool:
 # the wire client (imported by workers and by parents that drive a host)
 
 
+READER_ERRORS = 0
+
+
 def make_conn_class():  # imported lazily: gevent must patch before websocket is imported
     import gevent
     import gevent.event
@@ -261,8 +264,11 @@ def make_conn_class():  # imported lazily: gevent must patch before websocket is
                         if fn is not None:
                             data = json.loads(body)
                             fn(data[0] if data else None)
-            except Exception:
-                pass
+            except Exception as exc:  # the connection is lost to the run: say why, once per process
+                global READER_ERRORS
+                READER_ERRORS += 1
+                if READER_ERRORS <= 3:
+                    sys.stderr.write(f"loadgen: a reader stopped: {type(exc).__name__}: {exc}\n")
             self.closed = True
 
         def close(self) -> None:

@@ -9,6 +9,8 @@ from babel import Locale
 from flask import Flask, g, request
 from flask_babel import gettext
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.i18n import N_
 
@@ -107,7 +109,10 @@ def select_locale() -> Locale:
 
 
 def select_locale_name() -> str:
-    member = current_user if getattr(current_user, "is_authenticated", False) else None
+    try:
+        member = current_user if getattr(current_user, "is_authenticated", False) else None
+    except (OperationalError, PoolTimeout):  # the database is what failed: answer in the browser's language
+        member = None
     if member is not None and getattr(member, "locale", None) in LOCALES:
         return member.locale
     cookie = request.cookies.get(COOKIE)

@@ -19,6 +19,7 @@ from flask import current_app, request
 from flask_socketio import Namespace, join_room
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.errors import DomainError, Forbidden
 from core.i18n import N_
@@ -78,8 +79,11 @@ class LiveNamespace(Namespace):
             db.rollback()
             message = translate(exc.message, exc.params)
             return error_ack(exc.status, message, {exc.field: [message]} if exc.field else None)
-        except OperationalError:
-            db.rollback()
+        except (OperationalError, PoolTimeout):  # the database is down, or every connection is in use
+            try:
+                db.rollback()
+            except Exception:
+                pass
             log.exception("database busy in %s", getattr(request, "event", None))
             return error_ack(503, translate(N_("The server is busy; your message will be sent again.")))
         except Exception:

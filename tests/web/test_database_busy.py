@@ -45,3 +45,27 @@ def test_an_unreachable_database_is_answered_busy(tmp_path):
 
     r = app.test_client().get("/api/v1/_boom")
     assert r.status_code == 503 and r.get_json()["error"]["status"] == 503
+
+
+def test_a_live_message_finding_every_connection_in_use_gets_the_busy_ack(tmp_path):
+    """Over /live the same is a 503 error acknowledgement (the phone sends the message
+    again with the same cid), not the 500 'something went wrong'."""
+    from tests.conftest import Clock
+    from tests.plugins.discussion.conftest import FakeScheduler, LiveWorld
+
+    clock = Clock()
+    app = make_app(tmp_path, DISCUSSION_CLOCK=clock, DISCUSSION_SCHEDULE=FakeScheduler(clock),
+                   DB_POOL_SIZE=3, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=0.2)
+    live = LiveWorld(app, clock)
+    resident = live.client("resident2")
+    resident.join(live.code)
+    engine = app.extensions["courtyard"].sessionmaker.kw["bind"]
+    held = [engine.connect() for _ in range(3)]  # every connection of the pool
+    try:
+        ack = resident.op("message", cid="busy-0001", body="有人吗")
+    finally:
+        for conn in held:
+            conn.close()
+    assert ack["ok"] is False and ack["error"]["status"] == 503, ack
+    again = resident.op("message", cid="busy-0001", body="有人吗")
+    assert again["ok"] is True and again.get("duplicate") is not True
