@@ -1,15 +1,18 @@
 """Database work off the gevent hub: one native thread per process, with its own connection.
 
-Under gevent every database round trip of a greenlet yields to the hub and is resumed only
-after everything else that is ready has run: with a thousand phones on a process, a tally
-broadcast wakes a thousand socket writers, and a vote batch of ten round trips took
-100–500 ms of waiting although the database answered each in a fraction of a millisecond
-(``docs/benchmarks.md``, *Vote → tally latency*). Work that many people wait for — the
-vote writer's batches, the tallies it broadcasts — runs instead on a :class:`DatabaseThread`:
-a native thread that blocks on its own connection (psycopg's C wait on PostgreSQL, the
-``sqlite3`` module on SQLite, both releasing the GIL), so its round trips take what the
-database takes, whatever the hub is doing. The greenlet that hands the work over waits
-cooperatively.
+On the gevent hub a database round trip either blocks the whole process — psycopg's C
+wait (the start-up checks import psycopg in the gunicorn master, before gevent patches the
+worker) and SQLite's busy wait are both in C — so a vote waiting on a lock another process
+holds froze every phone on this one; or, made cooperative, it waits until the hub has run
+everything else that is ready: with a thousand phones watching, a tally broadcast wakes a
+thousand socket writers, and a vote batch of nine statements took 100–500 ms although the
+database answered each in a fraction of a millisecond (``docs/benchmarks.md``, *Vote →
+tally latency*; cooperative waits also let transactions interleave and queue on row locks
+while holding pooled connections). Work that many people wait for — the vote writer's
+batches, the tallies it broadcasts — runs instead on a :class:`DatabaseThread`: a native
+thread that blocks on its own connection (psycopg's C wait on PostgreSQL, the ``sqlite3``
+module on SQLite, both releasing the GIL), so its round trips take what the database
+takes and hold up nobody else. The greenlet that hands the work over waits cooperatively.
 
 Only plain database work runs there: no Socket.IO, no gevent objects, no plugin hooks (the
 thread's sessions dispatch no domain events; the work given to it queues none). Under
