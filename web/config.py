@@ -95,6 +95,9 @@ SETTINGS = (
     Setting("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "VOTING_MOTION_CACHE_SECONDS", _number,
             "a number of seconds, 0 (no cache) or more", 0),
     Setting("COURTYARD_VOTING_GROUP_COMMIT", "VOTING_GROUP_COMMIT", _switch, "1 or 0 (also true/false, yes/no, on/off)"),
+    # the live discussion plugin (docs/realtime.md "Presence and attendance")
+    Setting("COURTYARD_LIVE_PRESENCE_INTERVAL", "DISCUSSION_PRESENCE_INTERVAL", _number,
+            "a number of seconds, 0 (announce every change at once) or more", 0),
 )
 
 DB_CONNECT_TIMEOUT = 5  # seconds, when COURTYARD_DB_CONNECT_TIMEOUT is not set

@@ -264,3 +264,12 @@ def test_every_setting_is_documented():
     assert [name for name in ALL if f"`{name}`" not in table] == []
     voting = (ROOT / "docs" / "voting.md").read_text(encoding="utf-8")
     assert [name for name in ALL if name.startswith("COURTYARD_VOTING_") and f"`{name}`" not in voting] == []
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("2", 2.0), ("0", 0.0), ("", 0.5)])
+def test_the_presence_interval_comes_from_the_environment(value, seconds, tmp_path, monkeypatch):
+    from plugins.discussion.state import upkeep_for
+
+    monkeypatch.setenv("COURTYARD_LIVE_PRESENCE_INTERVAL", value)
+    upkeep = upkeep_for(make_app(tmp_path), {})
+    assert upkeep.presence.interval.total_seconds() == seconds
