@@ -92,21 +92,10 @@ class DatabaseThread:
         self.sessionmaker = make_sessionmaker(engine)
         self.pool = ThreadPool(1)
 
-    @property
-    def native(self) -> bool:
-        """Whether work runs on a thread of its own (gevent) rather than in the caller."""
-        return self.pool is not None
-
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         if self.pool is None:
             return fn(*args)
         return self.pool.apply(fn, args)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.kill()
-        if self.engine is not None:
-            self.engine.dispose()
 
 
 _LOCK = threading.Lock()
