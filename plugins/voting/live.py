@@ -533,6 +533,17 @@ class VoteWriter:
                         break
                 try:
                     self.process(batch)
+                except BaseException:
+                    # this writer stops: say so *before* its handlers are answered, so a vote
+                    # sent right after the 503 starts a new writer instead of queueing for this one
+                    with self.lock:
+                        self.running = False
+                        stopped = True
+                        if self.queue.qsize():  # votes that came meanwhile get a writer at once
+                            self.running = True
+                            self.starts += 1
+                            self.socketio.start_background_task(self._run)
+                    raise
                 finally:  # whatever happened, no handler is left waiting for this batch
                     for job in batch:
                         if not job.done.is_set():
