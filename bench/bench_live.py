@@ -28,7 +28,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Iterator  # noqa: E402
 
 import gevent  # noqa: E402
 
@@ -132,7 +134,9 @@ def ensure_node() -> None:
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"], cwd=NODE_DIR, check=True)
 
 
-def node(n: int, seconds: float, workers: int) -> dict:
+@contextmanager
+def node_server() -> Iterator[tuple[str, int]]:
+    """The Node socket.io peer (bench/node/server.js) on a free port: (url, pid)."""
     from tests.plugins.discussion.live_server import free_port
 
     ensure_node()
@@ -141,11 +145,15 @@ def node(n: int, seconds: float, workers: int) -> dict:
                             stdout=subprocess.DEVNULL)
     try:
         time.sleep(1.0)
-        return {"server": "node-socket.io", **measure(f"http://127.0.0.1:{port}", "X", n, seconds, proc.pid, [],
-                                                       workers, guest_host=True)}
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.kill()
         proc.wait()
+
+
+def node(n: int, seconds: float, workers: int) -> dict:
+    with node_server() as (url, pid):
+        return {"server": "node-socket.io", **measure(url, "X", n, seconds, pid, [], workers, guest_host=True)}
 
 
 def main() -> None:

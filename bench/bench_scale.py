@@ -292,20 +292,10 @@ def drive_votes(args: argparse.Namespace, urls: list[str], pids: list[int], moti
 def node_votes(args: argparse.Namespace) -> dict[str, Any]:
     """The same load against the Node socket.io peer (bench/node/server.js: acks at once,
     no database, the same 10-a-second tally coalescing)."""
-    from bench_live import NODE_DIR, ensure_node
-    from tests.plugins.discussion.live_server import free_port
+    from bench_live import node_server
 
-    ensure_node()
-    port = free_port()
-    proc = subprocess.Popen(["node", "server.js"], cwd=NODE_DIR, env={**os.environ, "PORT": str(port)},
-                            stdout=subprocess.DEVNULL)
-    try:
-        gevent.sleep(1.0)
-        run = drive_votes(args, [f"http://127.0.0.1:{port}"], [proc.pid], 1,
-                          [{"token": f"node{i}"} for i in range(args.clients)])
-    finally:
-        proc.kill()
-        proc.wait()
+    with node_server() as (url, pid):
+        run = drive_votes(args, [url], [pid], 1, [{"token": f"node{i}"} for i in range(args.clients)])
     return vote_row(args, run, "node-socket.io", [])
 
 

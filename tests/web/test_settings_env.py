@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tests.conftest import ROOT, make_app
+from tests.web.test_server import env  # noqa: F401  (a fixture: the checked settings)
 from web.cli import main
 from web.config import SETTINGS, ConfigError, load_config
 
@@ -105,21 +106,15 @@ def test_a_wrong_value_is_refused_naming_the_variable(name, value, monkeypatch):
 
 
 @pytest.fixture
-def serve_env(tmp_path, monkeypatch):
-    """Settings that pass every check of `courtyard serve` (which is never started)."""
-    monkeypatch.setenv("COURTYARD_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
-    monkeypatch.setenv("COURTYARD_INSTANCE_PATH", str(tmp_path))
-    monkeypatch.setenv("COURTYARD_SECRET_KEY", "short-test-key")
-    monkeypatch.setenv("COURTYARD_PLUGIN_ENTRYPOINTS", "0")
-    for name in ("COURTYARD_MESSAGE_QUEUE", "COURTYARD_ASYNC_MODE", "COURTYARD_PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
-    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+def serve_env(env, monkeypatch):
+    """Settings that pass every check of `courtyard serve` (test_server's ``env``), with the
+    server itself never started."""
 
     def refuse(**kwargs):
         raise AssertionError(f"the checks passed and the server would have started: {kwargs}")
 
     monkeypatch.setattr("web.server._run_gunicorn", refuse)
-    return tmp_path
+    return env
 
 
 def serve_errors() -> tuple[int, list[str]]:
