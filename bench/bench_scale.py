@@ -330,6 +330,7 @@ def vote_row(args: argparse.Namespace, run: dict[str, Any], server: str, errors:
     ok = [v for v in votes if v[2]]
     if os.environ.get("COURTYARD_BENCH_DUMP"):  # every vote's (emit, ack, ok), for a closer look
         Path(os.environ["COURTYARD_BENCH_DUMP"]).write_text(json.dumps(votes))
+        Path(os.environ["COURTYARD_BENCH_DUMP"] + ".tallies").write_text(json.dumps([t for r in results for t in r["tallies"]]))
     emits = np.array([v[0] for v in ok])
     acks = np.array([v[1] - v[0] for v in ok])
     ranks = np.arange(1, len(ok) + 1)

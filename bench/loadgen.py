@@ -204,7 +204,7 @@ def make_conn_class():  # imported lazily: gevent must patch before websocket is
         def open(self, namespaces: list[str], timeout: float = 60) -> None:
             ws_url = self.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
             self.ws = websocket.create_connection(ws_url, header=self.headers, origin=self.url, timeout=timeout,
-                                                  enable_multithread=False)
+                                                  enable_multithread=False, skip_utf8_validation=True)
             self.ws.recv()  # 0{"sid":...,"pingInterval":...}
             self.closed = False
             for ns in namespaces:
@@ -232,44 +232,74 @@ def make_conn_class():  # imported lazily: gevent must patch before websocket is
             return result.get(timeout=timeout)
 
         def _read(self) -> None:
-            ws = self.ws
+            """Read frames in bulk: one ``recv`` takes whatever has arrived and every whole
+            frame in it is handled (websocket-client's own ``recv`` makes two or three
+            system calls a message — header, extended length, payload — which at a
+            thousand sockets made the generator, not the server, the slower side)."""
+            sock, buf = self.ws.sock, bytearray()
             try:
                 while True:
-                    msg = ws.recv()
-                    if not msg:
+                    chunk = sock.recv(262144)
+                    if not chunk:
                         break
-                    if msg == "2":
-                        ws.send("3")
-                        continue
-                    if msg[0] != "4":
-                        continue
-                    kind, rest = msg[1], msg[2:]
-                    ns = "/"
-                    if rest.startswith("/"):
-                        ns, rest = rest.split(",", 1)
-                    i = 0
-                    while i < len(rest) and rest[i].isdigit():
-                        i += 1
-                    ack_id, body = (int(rest[:i]) if i else None), rest[i:]
-                    if kind == "0":
-                        if ns in self.connected:
-                            self.connected[ns].set()
-                    elif kind == "2":
-                        data = json.loads(body)
-                        fn = self.handlers.get((ns, data[0]))
-                        if fn is not None:
-                            fn(data[1] if len(data) > 1 else None)
-                    elif kind == "3" and ack_id is not None:
-                        fn = self.acks.pop(ack_id, None)
-                        if fn is not None:
-                            data = json.loads(body)
-                            fn(data[0] if data else None)
+                    buf += chunk
+                    pos, end = 0, len(buf)
+                    while end - pos >= 2:
+                        first, size, head = buf[pos], buf[pos + 1] & 0x7F, 2
+                        if size == 126:
+                            if end - pos < 4:
+                                break
+                            size, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                        elif size == 127:
+                            if end - pos < 10:
+                                break
+                            size, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                        if end - pos < head + size:
+                            break
+                        payload = bytes(buf[pos + head:pos + head + size])
+                        pos += head + size
+                        opcode = first & 0x0F
+                        if opcode == 0x1:  # the server sends whole messages, never fragments
+                            self._message(payload.decode("utf-8"))
+                        elif opcode == 0x9:
+                            self.ws.pong(payload)
+                        elif opcode == 0x8:
+                            raise ConnectionError("the server closed the websocket")
+                    del buf[:pos]
             except Exception as exc:  # the connection is lost to the run: say why, once per process
                 global READER_ERRORS
                 READER_ERRORS += 1
                 if READER_ERRORS <= 3:
                     sys.stderr.write(f"loadgen: a reader stopped: {type(exc).__name__}: {exc}\n")
             self.closed = True
+
+        def _message(self, msg: str) -> None:
+            if msg == "2":
+                self.ws.send("3")
+                return
+            if msg[0] != "4":
+                return
+            kind, rest = msg[1], msg[2:]
+            ns = "/"
+            if rest.startswith("/"):
+                ns, rest = rest.split(",", 1)
+            i = 0
+            while i < len(rest) and rest[i].isdigit():
+                i += 1
+            ack_id, body = (int(rest[:i]) if i else None), rest[i:]
+            if kind == "0":
+                if ns in self.connected:
+                    self.connected[ns].set()
+            elif kind == "2":
+                data = json.loads(body)
+                fn = self.handlers.get((ns, data[0]))
+                if fn is not None:
+                    fn(data[1] if len(data) > 1 else None)
+            elif kind == "3" and ack_id is not None:
+                fn = self.acks.pop(ack_id, None)
+                if fn is not None:
+                    data = json.loads(body)
+                    fn(data[0] if data else None)
 
         def close(self) -> None:
             """Drop the connection at once (no close handshake to wait for, as when a
@@ -635,7 +665,7 @@ class Sessions(Role):
                     c["conn"].emit("/live", "message", {"cid": uuid.uuid4().hex, "body": body}, acked)
                 else:
                     c["n"] += 1
-                    c["conn"].emit("/vote", "vote", {"cid": uuid.uuid4().hex, "motion_id": c["motion_id"],
+                    c["conn"].emit("/vote", "vote", {"cid": cid, "motion_id": c["motion_id"],
                                                      "ballot": {"choice": "yes" if c["n"] % 2 else "no"}}, acked)
             except Exception as exc:
                 self._fail(f"send: {exc}")
