@@ -95,12 +95,16 @@ SETTINGS = (
     Setting("COURTYARD_VOTING_MOTION_CACHE_SECONDS", "VOTING_MOTION_CACHE_SECONDS", _number,
             "a number of seconds, 0 (no cache) or more", 0),
     Setting("COURTYARD_VOTING_GROUP_COMMIT", "VOTING_GROUP_COMMIT", _switch, "1 or 0 (also true/false, yes/no, on/off)"),
+    # the server process's garbage collector (docs/operations.md "Garbage collection")
+    Setting("COURTYARD_GC_THRESHOLD", "GC_THRESHOLD", _whole,
+            "a whole number of new objects between collections, 0 (Python's own) or more", 0),
     # the live discussion plugin (docs/realtime.md "Presence and attendance")
     Setting("COURTYARD_LIVE_PRESENCE_INTERVAL", "DISCUSSION_PRESENCE_INTERVAL", _number,
             "a number of seconds, 0 (announce every change at once) or more", 0),
 )
 
 DB_CONNECT_TIMEOUT = 5  # seconds, when COURTYARD_DB_CONNECT_TIMEOUT is not set
+GC_THRESHOLD = 20000  # new objects between two collections of the youngest generation (Python's: 700)
 
 
 def _read_settings(env: Mapping[str, str]) -> dict[str, Any]:
