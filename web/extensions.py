@@ -97,10 +97,13 @@ def make_socketio(app: Flask) -> SocketIO:
     ``COURTYARD_ALLOWED_ORIGINS``; never ``*``. With ``COURTYARD_MESSAGE_QUEUE`` the
     processes share rooms through Redis with :class:`web.queue.ResilientRedisManager`:
     after a Redis outage broadcasts resume within about a second, and a broadcast that
-    cannot be published is logged, never raised into the handler (``docs/operations.md``)."""
+    cannot be published is logged, never raised into the handler (``docs/operations.md``).
+    Broadcasts are framed once and written straight to idle websockets (:mod:`web.fanout`)."""
     allowed = app.config["ALLOWED_ORIGINS"] or None
     queue_url = app.config["MESSAGE_QUEUE"]
-    options: dict[str, Any] = {}
+    from web import fanout
+
+    options: dict[str, Any] = {"client_manager": fanout.FanoutManager()}
     if queue_url:
         from web.queue import ResilientRedisManager
 
@@ -114,7 +117,9 @@ def make_socketio(app: Flask) -> SocketIO:
         ping_interval=10,
         ping_timeout=20,
         max_http_buffer_size=64 * 1024,
+        json=fanout.WireJson,  # Chinese text as UTF-8 on the wire, not \uXXXX escapes
     )
+    fanout.install(socketio)  # a broadcast is framed once and written straight to idle websockets
     app.extensions["courtyard"].socketio = socketio
     return socketio
 

@@ -32,6 +32,8 @@ from typing import Any, Iterator
 
 import socketio
 
+from web.fanout import FanoutManager
+
 log = logging.getLogger("courtyard.queue")
 
 
@@ -47,9 +49,10 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
-class ResilientRedisManager(socketio.RedisManager):
+class ResilientRedisManager(socketio.RedisManager, FanoutManager):
     """A ``RedisManager`` whose listener retries at most every ``retry_max`` seconds and
-    whose publishes fail fast, logged, never raised."""
+    whose publishes fail fast, logged, never raised. What it receives from Redis for this
+    process's clients is delivered by :class:`web.fanout.FanoutManager` (framed once)."""
 
     name = "redis"
 
