@@ -665,7 +665,7 @@ class Sessions(Role):
                     c["conn"].emit("/live", "message", {"cid": uuid.uuid4().hex, "body": body}, acked)
                 else:
                     c["n"] += 1
-                    c["conn"].emit("/vote", "vote", {"cid": cid, "motion_id": c["motion_id"],
+                    c["conn"].emit("/vote", "vote", {"cid": uuid.uuid4().hex, "motion_id": c["motion_id"],
                                                      "ballot": {"choice": "yes" if c["n"] % 2 else "no"}}, acked)
             except Exception as exc:
                 self._fail(f"send: {exc}")
