@@ -111,13 +111,8 @@ class LiveNamespace(Namespace):
         """Emit committed events to the room (their seqs were announced with
         ``broadcasts.sending`` before the commit)."""
         for event in [e for e in events if e is not None]:
-            try:
-                self.socketio.emit("event", live_service.event_dict(event), to=room_name(session_id),
-                                   namespace=self.namespace)
-            except BaseException:
-                self.broadcasts.cancel(session_id, [event.seq])  # not sent: re-joins replay it
-                raise
-            self.broadcasts.sent(session_id, [event.seq])
+            self.broadcasts.emit(session_id, event.seq, lambda event=event: self.socketio.emit(
+                "event", live_service.event_dict(event), to=room_name(session_id), namespace=self.namespace))
 
     def _commit_and_broadcast(self, session_id: int, events: list[Any]) -> None:
         seqs = [e.seq for e in events if e is not None]

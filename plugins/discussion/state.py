@@ -146,6 +146,28 @@ class Broadcasts:
             if len(log) > self.keep:
                 del log[:len(log) - self.keep]
 
+    def emit(self, session_id: int, seq: int, send: Callable[[], None]) -> None:
+        """Broadcast one committed event with ``send()``, recorded as sent *before* it runs.
+        ``send`` hands the event to this process's phones at once and then, with a message
+        queue, publishes it to Redis and waits on the network; a joiner that enters the room
+        during that wait must find the event already sent (it went to the room before the
+        joiner was in it: its replay brings it), not still to come — recorded afterwards, it
+        was left out of the replay and never reached that phone (two processes sharing a
+        room lost one event for each of ~200 of 2,000 phones re-joining at once,
+        ``docs/benchmarks.md``). If ``send`` raises, the record is withdrawn: re-joins replay
+        the event."""
+        self.sent(session_id, [seq])
+        try:
+            send()
+        except BaseException:
+            with self._lock:
+                log = self._sent.get(session_id, [])
+                for i in range(len(log) - 1, -1, -1):
+                    if log[i][1] == seq:
+                        del log[i]
+                        break
+            raise
+
     def cancel(self, session_id: int, seqs: list[int]) -> None:
         """The commit failed: nothing will be broadcast (the seqs were not used)."""
         with self._lock:

@@ -113,15 +113,13 @@ class LiveUpkeep:
         from plugins.discussion.state import broadcasts_for
 
         socketio = self.app.extensions["courtyard"].socketio
+        broadcasts = broadcasts_for(self.app)
         for event in events:
             try:
-                socketio.emit("event", live_service.event_dict(event), to=room_name(event.session_id),
-                              namespace=NAMESPACE)
-            except Exception:  # the event is stored; phones get it on their next sync
+                broadcasts.emit(event.session_id, event.seq, lambda event=event: socketio.emit(
+                    "event", live_service.event_dict(event), to=room_name(event.session_id), namespace=NAMESPACE))
+            except Exception:  # the event is stored; phones get it on their next sync (re-joins replay it)
                 log.exception("live upkeep: broadcast of event %s failed", event.seq)
-                broadcasts_for(self.app).cancel(event.session_id, [event.seq])  # re-joins replay it
-            else:
-                broadcasts_for(self.app).sent(event.session_id, [event.seq])
 
     # -- the process and its heartbeat -------------------------------------
 
