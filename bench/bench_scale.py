@@ -48,7 +48,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import contextmanager, nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Iterator  # noqa: E402
 
@@ -436,8 +436,9 @@ def run_storm(args: argparse.Namespace) -> None:
     from tests.plugins.discussion.live_server import live_session
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    with database(args.db, tmp) as url:
-        srv = Servers(tmp, url, mode=args.mode, threads=args.clients + 60)
+    with database(args.db, tmp) as url, (redis_db(tmp) if args.processes > 1 else nullcontext()) as queue:
+        srv = Servers(tmp, url, mode=args.mode, count=args.processes, queue=queue,
+                      threads=args.clients // args.processes + 60)
         try:
             info = prepare_demo(srv.first)
             srv.start()
@@ -448,11 +449,11 @@ def run_storm(args: argparse.Namespace) -> None:
             host.open(["/live"])
             assert host.call("/live", "join", {"code": code, "since": None}).get("ok")
             listener = srv.first.cookie_for("renfu-grid") if args.listeners == "member" else None
-            clients = [{"code": code, "name": f"s{i}", "cookie": listener} for i in range(args.clients)]
+            clients = [{"code": code, "name": f"s{i}", "cookie": listener, "server": i} for i in range(args.clients)]
             workers = workers_for(args.clients, args.workers)
             t_join = time.time()
             pool = loadgen.Pool("live_storm", clients, workers=workers,
-                                common={"urls": srv.urls, "connect_parallel": 20})
+                                common={"urls": srv.urls, "connect_parallel": args.parallel})
             try:
                 ready = pool.ready()
                 joined = sum(r["ready"] for r in ready)
@@ -511,7 +512,7 @@ def run_storm(args: argparse.Namespace) -> None:
     span = (max(r[1] for r in ok) - min(r[0] for r in ok)) if ok else 0.0
     durations = [r[1] - r[0] for r in ok]
     emit({"scenario": "storm", "mode": args.mode, "db": args.db, "listeners": args.listeners,
-          "clients": args.clients, "joined": joined,
+          "processes": args.processes, "parallel": args.parallel, "clients": args.clients, "joined": joined,
           "cold_join_s": round(cold, 1), "cold_joins_per_s": round(joined / cold, 1) if cold else None,
           "pins": pins[0], "final_seq": final_seq, "window_s": args.window,
           "reconnected": len(ok), "reconnect_failed": len(recs) - len(ok),
@@ -613,6 +614,9 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=2000)
     p.add_argument("--window", type=float, default=10)
     p.add_argument("--settle", type=float, default=10)
+    p.add_argument("--processes", type=int, default=1, help="server processes sharing the room through Redis")
+    p.add_argument("--parallel", type=int, default=20,
+                   help="joins and re-joins in flight at once per generator process (phones do not wait for each other)")
     p.add_argument("--listeners", choices=["guests", "member"], default="member", help=LISTENERS)
     p = sub.add_parser("sessions", parents=[common])
     p.add_argument("--sessions", type=int, default=50)
