@@ -192,11 +192,14 @@ def install(socketio_ext: Any) -> None:
     (passed as its client manager) over :class:`FanoutWebSocket`."""
     server = socketio_ext.server
     eio = server.eio
-    base = eio._async.get("websocket")
+    drivers = getattr(eio, "_async", None)  # Engine.IO's table of its async driver's classes
+    base = drivers.get("websocket") if isinstance(drivers, dict) else None
     manager = server.manager
-    if base is None or not isinstance(manager, FanoutManager):
-        log.warning("broadcasts take the library's path: no websocket class or another client manager")
+    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+
+    if base is None or not issubclass(base, SimpleWebSocketWSGI) or not isinstance(manager, FanoutManager):
+        log.warning("broadcasts take the library's path: not simple-websocket, or another client manager")
         return
     if not issubclass(base, FanoutWebSocket):
-        eio._async = {**eio._async, "websocket": type("FanoutWebSocket", (FanoutWebSocket, base), {})}
+        eio._async = {**drivers, "websocket": type("FanoutWebSocket", (FanoutWebSocket, base), {})}
     manager.direct = server.async_mode == "gevent"
