@@ -4,9 +4,10 @@ idle websocket.
 A tally or a live event goes to every phone in a room — a thousand, in a city's assembly.
 As python-socketio and python-engineio come, each copy costs a queue put, a wake-up of
 that connection's writer greenlet or thread, the websocket framing (wsproto) and the
-socket write: 18–23 µs a phone on this machine, against 7–11 µs writing one frame made once
-(``bench/bench_fanout.py``; ``docs/benchmarks.md``, *Vote → tally latency* and *Fan-out*). Node's socket.io does what this module does: it frames the
-message once (``wsPreEncodedFrame``) and writes the same bytes to every socket.
+socket write: 18–23 µs a phone on this machine, against 7–11 µs writing one frame made
+once (``bench/bench_fanout.py``; ``docs/benchmarks.md``, *Fan-out* and *Vote → tally
+latency*). Node's socket.io does what this module does: it frames the message once
+(``wsPreEncodedFrame``) and writes the same bytes to every socket.
 
 * :class:`FanoutManager` (the Socket.IO client manager; :class:`web.queue.ResilientRedisManager`
   builds on it) encodes a broadcast once, as a :class:`SharedText` that carries its
