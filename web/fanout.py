@@ -121,9 +121,8 @@ class FanoutManager(socketio.Manager):
         Under gevent only: nothing else runs between the checks and the write, so an empty
         queue and an idle writer mean every earlier message is on the wire already."""
         ws = getattr(sock, "courtyard_ws", None)
-        if ws is None or ws.busy or sock.closed or sock.upgrading or not sock.upgraded or not sock.queue.empty():
-            return False
-        if not ws.ready():
+        if (ws is None or ws.busy or not ws.ready() or sock.closed or sock.upgrading or not sock.upgraded
+                or not sock.queue.empty()):
             return False
         if not sock.check_ping_timeout():  # gone: closed now, as the usual send would
             return True

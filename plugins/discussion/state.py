@@ -114,8 +114,8 @@ class RecentEvents:
 class Broadcasts:
     """Which events of a room this process is about to broadcast or has just broadcast,
     so a re-join's replay can leave out what reaches the phone live anyway (no duplicate
-    delivery): a writer calls :meth:`sending` before its commit and :meth:`sent` after
-    its broadcast; a joiner takes :meth:`mark` when it enters the room and, after reading
+    delivery): a writer calls :meth:`sending` before its commit and broadcasts with
+    :meth:`emit`, which records the event as sent just before it goes out; a joiner takes :meth:`mark` when it enters the room and, after reading
     the room's last seq, :meth:`live_since` — the seqs still to be broadcast (they will
     reach it, it is in the room) and those broadcast since the mark (they did)."""
 

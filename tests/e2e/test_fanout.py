@@ -1,8 +1,8 @@
 """Room broadcasts on a real server (web/fanout.py): a phone on a weak network — its socket
 buffers full, reading nothing for a while — neither holds up the rest of the room nor
 loses anything: when it reads again it gets every event, whole and in order. A phone on
-long-polling gets the same events. A browser offering permessage-deflate is answered
-without it (each broadcast is framed once for everyone).
+long-polling gets the same events. A client offering permessage-deflate, as browsers do,
+is answered without it (each broadcast is framed once for everyone).
 
 Under gevent the server writes a broadcast straight to idle websockets without waiting and
 queues what a full socket does not take; simple-websocket's own ``send`` could write part
