@@ -111,3 +111,28 @@ def test_assisted_vote_over_the_socket_needs_the_resident_checked_in(vw):
     ack = host.emit("vote", {"cid": uuid.uuid4().hex, **vote}, namespace="/vote", callback=True)
     assert ack["ok"] and ack["assisted"], ack
     assert received(host, "tally") == []
+
+
+def test_host_page_checks_in_then_records_the_vote(vw):
+    import re
+
+    m = vw.motion()
+    c, _ = vw.http("host")
+    url = f"/c/{vw.slug}/motions/{m['id']}"
+    page = c.get(url).get_data(as_text=True)
+    assisted_form = page[page.index('id="member_id"'):]
+    assert "王阿婆" not in assisted_form.split("</select>")[0]  # not checked in: not offered for a vote
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    posted = c.post(f"{url}/check-in", data={"csrf_token": token, "member_id": str(vw.ids["resident"])})
+    assert posted.status_code == 302
+    page = c.get(url).get_data(as_text=True)
+    assert "王阿婆" in page[page.index('id="member_id"'):].split("</select>")[0]
+    voted = c.post(f"{url}/vote", data={"csrf_token": token, "member_id": str(vw.ids["resident"]), "choice": "yes"})
+    assert voted.status_code == 302
+    mine = vw.api("resident", "GET", f"/motions/{m['id']}/my-ballot").get_json()["mine"]
+    assert mine["choice"] == "yes" and mine["assisted_by"] == "李月昌"
+    # a motion without a session offers no assisted vote at all
+    other = vw.motion("admin", session_id=None)
+    admin, _ = vw.http("admin")
+    page = admin.get(f"/c/{vw.slug}/motions/{other['id']}").get_data(as_text=True)
+    assert "data-no-assist" in page and 'id="member_id"' not in page
