@@ -5,7 +5,9 @@ themselves, and the resident may still change an assisted vote on their own."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from core.db import session_scope
@@ -136,3 +138,78 @@ def test_host_page_checks_in_then_records_the_vote(vw):
     admin, _ = vw.http("admin")
     page = admin.get(f"/c/{vw.slug}/motions/{other['id']}").get_data(as_text=True)
     assert "data-no-assist" in page and 'id="member_id"' not in page
+
+
+def _race_own_and_assisted(w, n: int = 10) -> tuple[list[BaseException], list[Any], Any]:
+    """``n`` threads at once (fewer than the app's pooled connections): half the resident voting "no" on their own phone, half the host
+    recording "yes" for them. Returns the unexpected errors, the log records of the
+    resident's ballot in order, and the ballot as stored."""
+    import threading
+
+    from core.errors import Conflict
+    from core.models import Member
+    from core.models.vote import Motion
+    from core.services import votes as svc
+
+    m = w.motion()
+    factory = w.app.extensions["courtyard"].sessionmaker
+    with session_scope(factory) as db:  # she is in the room (the attendance record the check-in makes)
+        db.add(Participant(session_id=w.session_id, member_id=w.ids["resident"], display_name="王阿婆",
+                           role="resident"))
+    barrier = threading.Barrier(n, timeout=30)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        db = factory()
+        try:
+            own = i % 2 == 0
+            actor = db.get(Member, w.ids["resident" if own else "host"])
+            voter = db.get(Member, w.ids["resident"])
+            motion = db.get(Motion, m["id"])
+            barrier.wait()
+            svc.cast_ballot(db, actor=actor, voter=voter, motion=motion, choice="no" if own else "yes",
+                            client_id=f"cid-{i:08d}", now=w.clock.now)
+            db.commit()
+        except Conflict as exc:  # the host refused: expected once the resident has voted
+            db.rollback()
+            if exc.field != "member_id" or i % 2 == 0:
+                errors.append(exc)
+        except BaseException as exc:  # collected and reported below
+            db.rollback()
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with session_scope(factory) as db:
+        records = [e.record for e in svc.log_entries(db, m["id"])]
+        ballot = db.scalar(select(Ballot).where(Ballot.motion_id == m["id"]))
+        return errors, records, (ballot.choice, ballot.assisted_by_id) if ballot is not None else None
+
+
+def _check_race(w) -> None:
+    errors, records, stored = _race_own_and_assisted(w)
+    assert errors == []
+    overwritten = [i for i, (a, b) in enumerate(zip(records, records[1:]))
+                   if a["assisted_by"] is None and b["assisted_by"] is not None]
+    assert overwritten == [], f"{len(overwritten)} assisted votes replaced the resident's own"
+    assert stored == ("no", None)  # the resident's own vote stands
+
+
+def test_resident_and_host_at_the_same_moment_sqlite(vw):
+    _check_race(vw)
+
+
+@pytest.mark.postgres
+def test_resident_and_host_at_the_same_moment_postgresql(tmp_path, fresh_postgres):
+    from tests.conftest import Clock, make_app
+    from tests.plugins.voting.voting_world import VoteWorld
+
+    clock = Clock()
+    app = make_app(tmp_path, DATABASE_URL=fresh_postgres, VOTING_CLOCK=clock, DISCUSSION_CLOCK=clock)
+    _check_race(VoteWorld(app, clock))
+    app.extensions["courtyard"].engine.dispose()
