@@ -267,6 +267,7 @@ def check_in(motion_id: int, member_id: int) -> tuple[Member, bool]:
 def api_check_in(slug: str, motion_id: int):
     from web.schemas import load_json
 
+    signed_in()
     data = load_json(s.CheckInSchema())
     member, new = check_in(motion_id, data["member_id"])
     return jsonify({"motion_id": motion_id, "member_id": member.id, "checked_in": True}), 201 if new else 200

@@ -123,6 +123,14 @@ def test_no_page_or_csv_reveals_counts_before_close(hw, kind):
         assert not re.search(r"东片: <strong>\d", page) and not re.search(r"西片: <strong>\d", page)
         receipts = c.get(f"/c/{hw.slug}/motions/{mid}/receipts").get_data(as_text=True)
         assert "东片</td>" not in receipts and "西片</td>" not in receipts
+    # the session's minutes (previewed while it is on) carry no vote of an open motion
+    from core.models import ConsultationSession
+    from core.services import live as live_service
+
+    with session_scope(hw.app.extensions["courtyard"].sessionmaker) as db:
+        session = db.get(ConsultationSession, hw.session_id)
+        minutes = live_service.build_minutes(db, session=session, pm=hw.app.extensions["courtyard"].pm)
+        assert [s for s in minutes["sections"] if s["key"] == "votes"] == []
 
 
 @pytest.mark.parametrize("kind", ["hidden", "secret_live"])
