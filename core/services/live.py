@@ -278,6 +278,49 @@ def join(db: Session, *, session: ConsultationSession, member: Member | None, si
     return Joined(participant, new_token)
 
 
+def check_in(db: Session, *, actor: Member, session: ConsultationSession, member: Member,
+             now: datetime | None = None) -> tuple[Participant, LiveEvent | None]:
+    """The session's host (or staff, or a community-wide host) checks a resident in at the
+    door (签到) — one who came without a phone, so that the host may record their vote
+    (``core.services.votes``: an assisted vote needs the resident checked in at the
+    motion's session). It records attendance — the participant row a join makes, without
+    a connection — and, the first time, a ``checked_in`` event naming who checked whom in,
+    in the session's record. Checking in someone already there changes nothing."""
+    now = now or utcnow()
+    if not (sessions_service.can_run(db, actor, session)
+            or has_role(db, actor, {Role.HOST}, community_id=session.community_id)):
+        raise Forbidden(N_("Only the session's host or staff can check a resident in."))
+    if session.status not in (SessionStatus.SCHEDULED.value, SessionStatus.LIVE.value):
+        raise Conflict(N_("Residents are checked in while the session is on."), field="session_id")
+    if member.community_id != session.community_id or not member.active:
+        raise NotFound(N_("Not found."), field="member_id")
+    participant = db.scalar(select(Participant).where(Participant.session_id == session.id,
+                                                      Participant.member_id == member.id))
+    if participant is not None:
+        return participant, None
+    participant = Participant(session_id=session.id, member_id=member.id, display_name=member.display_name,
+                              role=room_role(db, member, session), first_seen=now, last_seen=now)
+    try:
+        with db.begin_nested():
+            db.add(participant)
+            db.flush()
+    except IntegrityError:  # they joined on their own phone at the same moment
+        found = db.scalar(select(Participant).where(Participant.session_id == session.id,
+                                                    Participant.member_id == member.id))
+        assert found is not None
+        return found, None
+    event = append_event(db, session_id=session.id, kind="checked_in", now=now,
+                         payload={"participant": brief(participant), "by": actor.display_name})
+    return participant, event
+
+
+def is_checked_in(db: Session, *, session_id: int, member_id: int) -> bool:
+    """Whether the member is in the session's attendance record (joined the live room, or
+    was checked in by the host)."""
+    return bool(db.scalar(select(select(Participant.id).where(Participant.session_id == session_id,
+                                                               Participant.member_id == member_id).exists())))
+
+
 def _is_online(db: Session, participant_id: int) -> bool:
     return db.scalar(select(func.count()).select_from(LiveConnection)
                      .where(LiveConnection.participant_id == participant_id)) > 0

@@ -68,6 +68,14 @@ MSG_SECRET_CHANGE = N_("You have already voted. To change a secret vote, use the
                        "or type your change code.")
 MSG_BAD_KEY = N_("This change code does not match a ballot of this motion.")
 MSG_KEY_TAKEN = N_("This change code is already in use; let your phone make a new one.")
+MSG_SECRET_LIVE = N_("A secret ballot cannot show its results while voting: each new count would show how the "
+                     "last voter voted. Choose “hidden until the vote closes”.")
+MSG_ASSIST_NO_SESSION = N_("A vote can be recorded for a resident only at a session; this motion belongs to none, "
+                           "so the resident votes on their own phone.")
+MSG_ASSIST_ABSENT = N_("This resident has not checked in at the session. Check them in first, then record "
+                       "their vote.")
+MSG_ASSIST_OWN_VOTE = N_("This resident has already voted themselves; their own vote stands and cannot be "
+                         "replaced for them.")
 
 
 # ---------------------------------------------------------------------------
@@ -246,6 +254,8 @@ def create_motion(db: Session, *, actor: Member | None, community: Community, me
         raise Invalid(N_("Unknown electorate."), field="electorate")
     if results_visibility not in ("live", "after_close"):
         raise Invalid(N_("Results are shown live or after the vote closes."), field="results_visibility")
+    if secret and results_visibility == "live":
+        raise Invalid(MSG_SECRET_LIVE, field="results_visibility")
     if quorum < 0:
         raise Invalid(N_("The quorum cannot be negative."), field="quorum")
     if electorate == Electorate.PLACE.value:
@@ -387,6 +397,20 @@ def phase(motion: Motion, now: datetime | None = None) -> str:
 
 # ---------------------------------------------------------------------------
 # casting
+
+
+def check_present(db: Session, motion: Motion, voter: Member | Any) -> None:
+    """An assisted vote (a host recording the vote of a resident without a phone) needs
+    the resident present: checked in at the motion's session — a participant row of that
+    session, made when they joined its live room or when the host checked them in
+    (:func:`core.services.live.check_in`). A motion without a session has no room to be
+    present in, so nobody can vote for a resident there: they vote on their own phone."""
+    if motion.session_id is None:
+        raise Conflict(MSG_ASSIST_NO_SESSION, field="member_id")
+    from core.services import live as live_service
+
+    if not live_service.is_checked_in(db, session_id=motion.session_id, member_id=voter.id):
+        raise Conflict(MSG_ASSIST_ABSENT, field="member_id")
 
 
 @dataclass
@@ -622,6 +646,8 @@ class CastBatch:
         _check_window(motion, now)
         if not self._eligible(motion, voter):
             raise Forbidden(MSG_VOTER_NOT_ELIGIBLE if assisted else MSG_NOT_ELIGIBLE, field="motion")
+        if assisted:
+            check_present(self.db, motion, voter)
         self._lock(motion, now)
         assisted_by = actor.id if assisted else None
         if motion.secret:
@@ -632,6 +658,8 @@ class CastBatch:
                    now: datetime) -> CastOutcome:
         key = ("ballot", motion.id, voter.id)
         existing = self._read(_BALLOT_OF, key, {"motion_id": motion.id, "member_id": voter.id})
+        if existing is not None and assisted_by is not None and existing[5] is None:
+            raise Conflict(MSG_ASSIST_OWN_VOTE, field="member_id")  # the resident's own vote stands
         if existing is not None:
             ballot_id, old_choice, old_nonce, old_receipt, old_client, old_assisted = existing
             if client_id is not None and old_client == client_id:
@@ -661,6 +689,8 @@ class CastBatch:
                      client_id: str | None, voter_key: str | None) -> CastOutcome:
         part_key = ("part", motion.id, voter.id)
         part = self._read(_PARTICIPATION_OF, part_key, {"motion_id": motion.id, "member_id": voter.id})
+        if part is not None and assisted_by is not None and part[2] is None:
+            raise Conflict(MSG_ASSIST_OWN_VOTE, field="member_id")  # the resident's own vote stands
         key_hash = replace_hash(motion.id, voter_key) if voter_key else None
         anon = None
         if key_hash is not None:
@@ -869,6 +899,36 @@ def stored_result(db: Session, motion: Motion) -> MotionResult | None:
     return db.get(MotionResult, motion.id)
 
 
+def results_live(motion: Motion) -> bool:
+    """Whether ``motion`` shows a running tally while it is open: its results are ``live``
+    and its ballot is open (named). A secret ballot never does — pairing each vote with the
+    next change of the tally tells how each voter voted — so a secret motion stored with
+    ``live`` (before :func:`create_motion` refused it) is read as hidden until close."""
+    return motion.results_visibility == "live" and not motion.secret
+
+
+def results_visible(motion: Motion) -> bool:
+    """Whether anyone — staff, admins and hosts included — may see per-option counts of
+    ``motion`` now: after close, or while it is open when :func:`results_live`. Every
+    reader of counts (API, pages, CSV, socket events, ``verify``) asks this first; the
+    turnout alone (how many voted) is not a count of choices and is shown throughout."""
+    if motion.status == MotionStatus.CLOSED.value:
+        return True
+    return motion.status == MotionStatus.OPEN.value and results_live(motion)
+
+
+def visible_result(db: Session, motion: Motion, method: Any) -> dict[str, Any] | None:
+    """The result as it may be seen now: the stored result after close, the running tally
+    of an open live-results motion, else ``None`` (hidden until close, a draft, or no
+    method to count with)."""
+    if motion.status == MotionStatus.CLOSED.value:
+        stored = stored_result(db, motion)
+        return stored.result if stored is not None else None
+    if not results_visible(motion) or method is None:
+        return None
+    return compute_result(db, motion, method)
+
+
 def public_result(result: Mapping[str, Any]) -> dict[str, Any]:
     """A result as it is broadcast (it is JSON already; a copy, so callers may add to it)."""
     return json.loads(json.dumps(result))
@@ -915,6 +975,10 @@ def verify_motion(db: Session, motion_id: int, *, method: Any = None) -> dict[st
     * replaying the log gives exactly the ballots stored now — so an edited, deleted or
       added ballot is found;
     * the recount from the log (with ``method``) equals the stored result.
+
+    The recount is left out (``None``) while the motion's results may not be seen
+    (:func:`results_visible`): checking the chain needs no count, and nobody — staff
+    included — learns a hidden result before close.
     """
     motion = db.get(Motion, motion_id)
     if motion is None:
@@ -966,7 +1030,7 @@ def verify_motion(db: Session, motion_id: int, *, method: Any = None) -> dict[st
         if receipt_for(motion.id, c, n) != r:
             problems.append(f"stored ballot {r[:12]}…: the receipt does not match the ballot")
     recount = None
-    if method is not None:
+    if method is not None and results_visible(motion):  # hidden results: no recount before close
         recount = tally_choices(motion, method, [c for _, c in counted.values()],
                                 stored.eligible if stored is not None else eligible_count(db, motion))
         if stored is not None:

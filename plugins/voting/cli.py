@@ -36,9 +36,11 @@ def verify(motion: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     if report["ok"]:
-        winners = (report["recount"] or {}).get("winners")
+        # a motion whose results are hidden until close is not recounted before then (docs/voting.md)
+        outcome = (f"winners {report['recount'].get('winners')}" if report["recount"] is not None
+                   else "no recount (results hidden until the vote closes, or no tally method)")
         click.echo(f"motion {motion}: OK — {report['entries']} log entries, {report['ballots']} ballots counted, "
-                   f"head {report['log_head']}, winners {winners}")
+                   f"head {report['log_head']}, {outcome}")
         return
     click.echo(f"motion {motion}: VERIFICATION FAILED", err=True)
     for problem in report["problems"]:

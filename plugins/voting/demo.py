@@ -1,8 +1,9 @@
 """The voting demo.
 
 * 人福村 (renfu): the tea talk happening now has an open yes/no motion (results shown
-  live), and an earlier motion — where to put the new rubbish-sorting point, a secret
-  ballot — is closed with its result, receipts and anonymised ballots published.
+  live) and 周大伯, checked in by the host as he has no phone (so the host can record his
+  vote); an earlier motion — where to put the new rubbish-sorting point, a secret ballot —
+  is closed with its result, receipts and anonymised ballots published.
 * 涂新社区 (tuxin): the elected resident representatives vote by instant runoff on which
   of three projects becomes this year's livelihood project (居民代表会议), open for a
   period so representatives who cannot attend vote on their phones.
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from core.models import ConsultationSession, Member
+from core.services import live as live_service
 from core.services import votes as svc
 
 H = timedelta(hours=1)
@@ -38,6 +40,12 @@ def seed_votes(db: Any, catalog: Any, community: Any, now: datetime) -> list[Any
                 if name in people:
                     svc.cast_ballot(db, actor=people[name], motion=yes_no, choice=choice, now=now - 5 * timedelta(minutes=1))
             out.append(yes_no)
+            # 周大伯 came to the tea talk without a phone: the host checked him in at the gate, so the
+            # host can record his show of hands on the motion page (an assisted vote needs that)
+            host = people.get("李月昌")
+            if host is not None and "周大伯" in people:
+                live_service.check_in(db, actor=host, session=live, member=people["周大伯"],
+                                      now=now - 20 * timedelta(minutes=1))
         earlier = svc.create_motion(
             db, actor=None, community=community, method=methods.get("plurality"),
             title="新的垃圾分类投放点设在哪里？", description="上次海棠小院茶话会商定的三个备选位置。",
@@ -45,13 +53,9 @@ def seed_votes(db: Any, catalog: Any, community: Any, now: datetime) -> list[Any
             open_now=True, now=now - 72 * H)
         votes = (("王阿婆", "村委会东侧"), ("张师傅", "老祠堂旁"), ("陈阿姨", "村委会东侧"), ("周大伯", "村委会东侧"),
                  ("吴老师", "东片桥头"), ("徐小妹", "老祠堂旁"))
-        host = people.get("李月昌")
         for i, (name, choice) in enumerate(votes):
-            if name not in people:
-                continue
-            # 周大伯 has no phone: the host records his show of hands (an assisted vote)
-            actor = host if (name == "周大伯" and host is not None) else people[name]
-            svc.cast_ballot(db, actor=actor, motion=earlier, voter=people[name], choice=choice, now=now - (70 - i) * H)
+            if name in people:  # a motion without a session: everyone votes on their own phone
+                svc.cast_ballot(db, actor=people[name], motion=earlier, choice=choice, now=now - (70 - i) * H)
         svc.close_motion(db, actor=None, motion=earlier, method=methods.get("plurality"), now=now - 48 * H)
         out.append(earlier)
     elif community.slug == "tuxin":

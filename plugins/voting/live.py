@@ -15,8 +15,8 @@ votes in one transaction, each acknowledged after that commit); see ``docs/votin
 Server → client events on ``/vote`` (room ``motion:<id>``):
 
 * ``motion`` ``{motion_id, status, phase, result?}`` — opened or closed (``result`` on close);
-* ``tally`` ``{motion_id, result}`` — the running tally, only for motions whose results
-  are shown live, at most ``VOTING_TALLY_HZ`` (10) times a second per motion, the last
+* ``tally`` ``{motion_id, result}`` — the running tally, only for open-ballot motions
+  whose results are shown live (never a secret ballot's: :func:`core.services.votes.results_live`), at most ``VOTING_TALLY_HZ`` (10) times a second per motion, the last
   change always sent. A motion whose results are hidden until close never sends one.
 """
 
@@ -151,12 +151,9 @@ class Broadcaster:
         with self.app.app_context(), session_scope(database_thread(self.app).sessionmaker) as db:
             motion = db.get(svc.Motion, motion_id)
             # hidden results are never broadcast before close (checked again here, at send time)
-            if motion is None or motion.status != "open" or motion.results_visibility != "live":
+            if motion is None or motion.status != "open" or not svc.results_visible(motion):
                 return None
-            method = method_for(db, motion)
-            if method is None:
-                return None
-            return svc.compute_result(db, motion, method)
+            return svc.visible_result(db, motion, method_for(db, motion))
 
     def motion_changed(self, change: svc.MotionChange) -> None:
         """After commit: tell the motion's watchers and its session's live room."""
@@ -214,16 +211,14 @@ def motion_state(db: Any, motion: Any, member: Any, now: Any) -> dict[str, Any]:
         "motion_id": motion.id, "title": motion.title, "description": motion.description,
         "options": motion.options, "method": motion.method_key,
         "ballot_kind": method.ballot_kind if method else None, "params": motion.params,
-        "secret": motion.secret, "results_visibility": motion.results_visibility, "status": motion.status,
+        "secret": motion.secret, "results_visibility": "live" if svc.results_live(motion) else "after_close",
+        "status": motion.status,
         "phase": svc.phase(motion, now), "closes_at": motion.closes_at.isoformat() if motion.closes_at else None,
         "eligible": svc.is_eligible(db, motion, member), "mine": svc.my_vote(db, motion=motion, member=member)
         if member is not None else None,
     }
-    if motion.status == "closed":
-        stored = svc.stored_result(db, motion)
-        state["result"] = stored.result if stored else None
-    elif motion.results_visibility == "live" and method is not None:
-        state["result"] = svc.compute_result(db, motion, method)
+    if svc.results_visible(motion):  # hidden results: no "result" key at all, whoever watches
+        state["result"] = svc.visible_result(db, motion, method)
     return state
 
 
@@ -818,7 +813,7 @@ def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], n
                            "assisted": outcome.assisted_by_id is not None}
     if outcome.voter_key is not None:
         ack["voter_key"] = outcome.voter_key
-    b = broadcaster() if motion.results_visibility == "live" else None  # hidden results: nothing to send
+    b = broadcaster() if svc.results_live(motion) else None  # hidden results: nothing to send
     if b is not None and (outcome.first or outcome.changed):
         b.tally_changed(motion.id)
     return ack

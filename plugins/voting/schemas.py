@@ -10,6 +10,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from core.i18n import N_
 from core.models.vote import ELECTORATES
+from core.services.votes import MSG_SECRET_LIVE
 from web.i18n import Msg
 from web.schemas import StrictSchema, Text, TLength, TOneOf, TRange
 
@@ -50,6 +51,12 @@ class MotionInSchema(StrictSchema):
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             raise ValidationError(Msg(N_("The vote must close after it opens.")), "closes_at")
 
+    @validates_schema
+    def _secret_not_live(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # each change of a running tally would show how the last voter of a secret ballot voted
+        if data.get("secret") and data.get("results_visibility") == "live":
+            raise ValidationError(Msg(MSG_SECRET_LIVE), "results_visibility")
+
 
 class VoteInSchema(StrictSchema):
     """A vote: ``ballot`` is the method's ballot object (``{"choice": "yes"}``,
@@ -60,6 +67,12 @@ class VoteInSchema(StrictSchema):
     voter_key = fields.String(allow_none=True, load_default=None, validate=[TLength(min=16, max=64), CID_RULE])
     #: an assisted vote: the resident the host records it for
     member_id = fields.Integer(strict=True, allow_none=True, load_default=None)
+
+
+class CheckInSchema(StrictSchema):
+    """The host checks a resident in at a session (so their vote may be recorded for them)."""
+
+    member_id = fields.Integer(strict=True, required=True)
 
 
 class LiveVoteSchema(VoteInSchema):

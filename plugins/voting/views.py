@@ -128,7 +128,9 @@ def dump_motion(motion: Motion) -> dict[str, Any]:
         "agenda_item_id": motion.agenda_item_id, "title": motion.title, "description": motion.description,
         "options": motion.options, "method": motion.method_key, "ballot_kind": method.ballot_kind if method else None,
         "params": motion.params, "quorum": motion.quorum, "electorate": motion.electorate,
-        "place_id": motion.place_id, "secret": motion.secret, "results_visibility": motion.results_visibility,
+        "place_id": motion.place_id, "secret": motion.secret,
+        # as it is applied: a secret ballot stored with live results (before they were refused) is hidden
+        "results_visibility": "live" if svc.results_live(motion) else "after_close",
         "opens_at": motion.opens_at.isoformat() if motion.opens_at else None,
         "closes_at": motion.closes_at.isoformat() if motion.closes_at else None,
         "status": motion.status, "phase": svc.phase(motion, now()), "category_key": motion.category_key,
@@ -137,20 +139,11 @@ def dump_motion(motion: Motion) -> dict[str, Any]:
     }
 
 
-def results_visible(motion: Motion) -> bool:
-    return motion.status == "closed" or (motion.status == "open" and motion.results_visibility == "live")
-
-
 def result_of(motion: Motion) -> dict[str, Any] | None:
-    """The stored result after close; the running tally of a live-results motion; else None."""
+    """The stored result after close; the running tally of a live-results motion; else None
+    — for everyone, staff included (:func:`core.services.votes.results_visible`)."""
     db = get_db()
-    if motion.status == "closed":
-        stored = svc.stored_result(db, motion)
-        return stored.result if stored else None
-    if results_visible(motion):
-        method = method_for(db, motion)
-        return svc.compute_result(db, motion, method) if method else None
-    return None
+    return svc.visible_result(db, motion, method_for(db, motion) if svc.results_visible(motion) else None)
 
 
 def create_from(data: dict[str, Any], actor: Member) -> Motion:
@@ -245,6 +238,39 @@ def api_vote(slug: str, motion_id: int):
     ack = cast_and_ack(get_db(), motion=motion, actor=actor, payload=payload, now=now())
     ack.pop("ok", None)
     return jsonify(ack), 201 if ack["first"] else 200
+
+
+def check_in(motion_id: int, member_id: int) -> tuple[Member, bool]:
+    """Check a resident in at the motion's session (the host or staff), so that their vote
+    may be recorded for them; ``True`` when they were not checked in before."""
+    from core.errors import Conflict
+    from core.services import live as live_service
+
+    actor = signed_in()
+    db = get_db()
+    motion = load_motion(motion_id)
+    if motion.session_id is None:
+        raise Conflict(svc.MSG_ASSIST_NO_SESSION, field="member_id")
+    session = get_in_community(db, ConsultationSession, motion.session_id, g.community.id, field="session_id")
+    member = get_in_community(db, Member, member_id, g.community.id, field="member_id")
+    _participant, event = live_service.check_in(db, actor=actor, session=session, member=member, now=now())
+    commit()
+    b = broadcaster()
+    if b is not None and event is not None:  # the live room sees who was checked in, and by whom
+        b.socketio.emit("event", live_service.event_dict(event), to=f"session:{session.id}", namespace="/live")
+    return member, event is not None
+
+
+@bp.post(f"{API}/motions/<int:motion_id>/check-in")
+@doc("Check a resident in at the motion's session (the session's host or staff): a vote is recorded for a "
+     "resident only once they are checked in", body=s.CheckInSchema, status=201)
+def api_check_in(slug: str, motion_id: int):
+    from web.schemas import load_json
+
+    signed_in()
+    data = load_json(s.CheckInSchema())
+    member, new = check_in(motion_id, data["member_id"])
+    return jsonify({"motion_id": motion_id, "member_id": member.id, "checked_in": True}), 201 if new else 200
 
 
 @bp.get(f"{API}/motions/<int:motion_id>/my-ballot")
@@ -400,16 +426,32 @@ def motion_page(slug: str, motion_id: int):
     method = method_for(db, motion)
     manager = svc.can_manage(db, me, motion, g.community.id)
     state = motion_state(db, motion, me, now()) if me is not None else None
-    voters = []
+    voters, present = [], set()
     if manager and motion.status == "open":
         voters = list(db.scalars(svc.eligible_ids(motion, db).with_only_columns(Member)
                                  .order_by(Member.display_name)))
+        if motion.session_id is not None:  # only residents checked in at the session get a vote recorded
+            from core.models.live import Participant
+
+            present = set(db.scalars(select(Participant.member_id).where(Participant.session_id == motion.session_id,
+                                                                         Participant.member_id.is_not(None))))
     return render_template("voting/motion.html", community=g.community, motion=motion, method=method, me=me,
                            state=state, manager=manager, phase=svc.phase(motion, now()), phases=PHASES,
-                           label=lambda o: option_label(motion, o), voters=voters,
+                           label=lambda o: option_label(motion, o), voters=voters, present=present,
+                           live_results=svc.results_live(motion),
                            choice_text=lambda c: choice_text(motion, c),
                            electorate=ELECTORATE_LABELS.get(motion.electorate, motion.electorate),
                            session=db.get(ConsultationSession, motion.session_id) if motion.session_id else None)
+
+
+@bp.post("/c/<slug>/motions/<int:motion_id>/check-in")
+def check_in_form(slug: str, motion_id: int):
+    """The host checks a resident without a phone in, from the motion page."""
+    raw: Any = request.form.get("member_id", "")
+    data = s.CheckInSchema().load({"member_id": int(raw) if raw.isascii() and raw.isdigit() else raw})
+    member, _new = check_in(motion_id, data["member_id"])
+    flash(gettext("%(name)s is checked in.", name=member.display_name), "ok")
+    return redirect(url_for("plugin_voting.motion_page", slug=slug, motion_id=motion_id))
 
 
 @bp.post("/c/<slug>/motions/<int:motion_id>/open")

@@ -160,7 +160,7 @@ with session_scope(cy.sessionmaker) as db:
                                          results_visibility="live", open_now=True).id}
     if args["secret"]:
         motions["secret"] = svc.create_motion(db, actor=None, community=c, method=majority, title="演练：无记名表决",
-                                              secret=True, results_visibility="live", open_now=True).id
+                                              secret=True, open_now=True).id  # secret: never live results
     for name in args["enable"]:
         plugin_settings.set_enabled(db, actor=None, pm=cy.pm, community_id=c.id, name=name, enabled=True)
     db.flush()
@@ -172,8 +172,8 @@ def seed_voters(env: dict[str, str], *, members: int, slug: str = "drill", secre
                 enable: tuple[str, ...] = ()) -> dict[str, Any]:
     """Add ``members`` residents with API tokens (``Authorization: Bearer`` in the socket
     handshake) to the community ``slug`` (made if missing) and open a yes/no motion with
-    live results (``motions["open"]``) and, with ``secret``, a secret one
-    (``motions["secret"]``); enable the plugins named in ``enable`` there. Runs in a child
+    live results (``motions["open"]``) and, with ``secret``, a secret one with results hidden
+    until close (``motions["secret"]``); enable the plugins named in ``enable`` there. Runs in a child
     process on ``env``'s database, like the server."""
     out = subprocess.run([sys.executable, "-c", SEED_VOTERS, json.dumps({"slug": slug, "members": members,
                                                                           "secret": secret, "enable": list(enable)})],

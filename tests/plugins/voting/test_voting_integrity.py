@@ -135,6 +135,7 @@ def test_secret_ballot_links_no_voter_to_a_ballot(vw):
         assert r.status_code == 201
         keys[role] = r.get_json()["voter_key"]
     # an assisted secret vote, and a changed vote (with the change code the phone kept)
+    assert vw.check_in(m["id"], "resident").status_code == 201
     assert vw.vote("host", m["id"], {"choice": "南片"}, member_id=vw.ids["resident"]).status_code == 201
     refused = vw.vote("resident2", m["id"], {"choice": "西片"})
     assert refused.status_code == 409 and "voter_key" in refused.get_json()["error"]["fields"]

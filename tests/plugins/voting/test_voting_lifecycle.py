@@ -78,6 +78,7 @@ def test_rights_resident_cannot_open_close_or_assist(vw):
 
 def test_assisted_vote_is_recorded_and_visible_to_the_resident(vw):
     m = vw.motion()
+    assert vw.check_in(m["id"], "resident").status_code == 201
     r = vw.vote("host", m["id"], {"choice": "yes"}, member_id=vw.ids["resident"])
     assert r.status_code == 201 and r.get_json()["assisted"] is True
     mine = vw.api("resident", "GET", f"/motions/{m['id']}/my-ballot").get_json()["mine"]

@@ -51,6 +51,10 @@ class VoteWorld(World):
         assert r.status_code == 201, r.get_json()
         return r.get_json()
 
+    def check_in(self, motion_id: int, role: str, by: str = "host"):
+        """``by`` checks ``role``'s member in at the motion's session (needed for an assisted vote)."""
+        return self.api(by, "POST", f"/motions/{motion_id}/check-in", {"member_id": self.ids[role]})
+
     def vote(self, role: str, motion_id: int, ballot: Any, **kw: Any):
         return self.api(role, "POST", f"/motions/{motion_id}/ballots", {"ballot": ballot, **kw})
 
