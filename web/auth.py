@@ -38,19 +38,26 @@ login_manager.login_message = N_("Please sign in first.")
 
 
 @login_manager.user_loader
-def _load_member(member_id: str) -> Member | None:
+def _load_member(user_id: str) -> Member | None:
+    """``<member id>.<sign-in epoch>`` (see ``get_id``): a cookie made before the member's
+    sign-ins were ended (:func:`core.services.auth.end_sign_ins`) no longer signs in. A
+    cookie of the older form ``<member id>`` counts as epoch 0."""
+    member_id, _, epoch = str(user_id).partition(".")
     try:
         member = get_db().get(Member, int(member_id))
-    except ValueError:
+        epoch_number = int(epoch) if epoch else 0
+    except (ValueError, OverflowError):
         return None
-    return member if member is not None and member.active else None
+    if member is None or not member.active or member.sign_in_epoch != epoch_number:
+        return None
+    return member
 
 
 # Flask-Login expects these on the user object
 Member.is_authenticated = property(lambda self: True)  # type: ignore[attr-defined]
 Member.is_active = property(lambda self: bool(self.active))  # type: ignore[attr-defined]
 Member.is_anonymous = property(lambda self: False)  # type: ignore[attr-defined]
-Member.get_id = lambda self: str(self.id)  # type: ignore[attr-defined]
+Member.get_id = lambda self: f"{self.id}.{self.sign_in_epoch or 0}"  # type: ignore[attr-defined]
 
 
 def bearer_token() -> str | None:
@@ -210,8 +217,32 @@ def member_community_slug(member: Member) -> str:
 
 @bp.route("/sign-out", methods=["POST"])
 def sign_out():
+    """Sign out here; with ``everywhere=1``, on every device (a lost phone, a copied
+    cookie, a sign-in link someone else used)."""
+    member = current_member()
+    if request.form.get("everywhere") == "1" and member is not None and not bearer_token():
+        auth_service.end_sign_ins(get_db(), actor=member, member=member)
+        commit()
     logout_user()
     return redirect(url_for("views.home"))
+
+
+@bp.route("/c/<slug>/admin/members/<int:member_id>/sign-out", methods=["POST"])
+def end_member_sign_ins(slug: str, member_id: int):
+    """An admin ends a member's sign-ins on every device (after a link was misused)."""
+    from core.services.access import community_by_slug
+
+    db = get_db()
+    community = community_by_slug(db, slug)
+    g.community = community
+    actor = current_member()
+    if actor is None:
+        abort(401)
+    member = get_member(db, member_id, community.id)
+    auth_service.end_sign_ins(db, actor=actor, member=member)
+    commit()
+    flash(translate(N_("%(name)s is signed out on every device."), {"name": member.display_name}), "ok")
+    return redirect(url_for("views.admin_sign_in_links", slug=slug))
 
 
 def qr_svg(data: str, scale: int = 6) -> Markup:

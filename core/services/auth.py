@@ -139,6 +139,20 @@ def list_sign_in_links(db: Session, *, actor: Member | None, community_id: int, 
     return links
 
 
+def end_sign_ins(db: Session, *, actor: Member | None, member: Member) -> None:
+    """End every sign-in of ``member`` on every device (browser sessions and remember-me
+    cookies): the member themselves, an admin of their community, or the operator
+    (``actor`` None). Bearer tokens for scripts are not touched."""
+    from core.services.access import has_role
+
+    if actor is not None and actor.id != member.id and not has_role(db, actor, {"admin"},
+                                                                     community_id=member.community_id):
+        raise Forbidden(N_("You are not allowed to do this."))
+    db.execute(update(Member).where(Member.id == member.id)
+               .values(sign_in_epoch=Member.sign_in_epoch + 1).execution_options(synchronize_session=False))
+    db.expire(member, ["sign_in_epoch"])
+
+
 def issue_api_token(db: Session, *, member: Member, label: str = "") -> str:
     token = "cy_" + secrets.token_urlsafe(32)
     db.add(ApiToken(member_id=member.id, token_hash=_digest(token), label=label[:80]))

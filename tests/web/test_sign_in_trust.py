@@ -311,3 +311,49 @@ def test_the_limit_is_shared_by_processes_through_redis(tmp_path, redis_url):
     assert r.status_code == 429 and r.headers["Retry-After"]
     clock.advance(seconds=61)
     assert _sign_in(b.test_client(), "renfu-admin", PASSWORD, "10.0.0.5").status_code == 302
+
+
+# ---------------------------------------------------------------- sign-ins that outlive sign-out
+
+
+def _copy_cookies(source, target) -> None:
+    for name in ("session", "remember_token"):
+        cookie = source.get_cookie(name, domain="courtyard.test")
+        if cookie is not None:
+            target.set_cookie(name, cookie.value, domain=cookie.domain)
+
+
+def _signed_in_as(client) -> str:
+    match = re.search(r'<p class="whoami">([^<]*)', client.get("/").get_data(as_text=True))
+    return match.group(1).strip() if match else ""
+
+
+def test_sign_out_on_every_device_ends_copies_of_the_cookies(app, client, world):
+    world.login(client, "resident")
+    thief = app.test_client()
+    _copy_cookies(client, thief)
+    assert "王阿婆" in _signed_in_as(thief)
+    page = client.get("/")
+    client.post("/sign-out", data={"csrf_token": csrf_from(page), "everywhere": "1"})
+    assert _signed_in_as(client) == ""
+    assert _signed_in_as(thief) == ""  # the copy no longer signs in
+    only_remember = app.test_client()
+    world.login(only_remember, "resident")
+    # a fresh sign-in (a new sign-in card) works again
+    assert "王阿婆" in _signed_in_as(only_remember)
+
+
+def test_an_admin_signs_a_member_out_on_every_device(app, client, world):
+    world.login(client, "resident")
+    head = app.test_client()
+    world.login(head, "grid_head")
+    r = head.post(f"/c/renfu/admin/members/{world.ids['resident']}/sign-out",
+                  data={"csrf_token": csrf_from(head.get("/"))})
+    assert r.status_code == 403 and "王阿婆" in _signed_in_as(client)
+    admin = app.test_client()
+    world.login(admin, "admin")
+    r = admin.post(f"/c/renfu/admin/members/{world.ids['resident']}/sign-out",
+                   data={"csrf_token": csrf_from(admin.get("/"))}, follow_redirects=True)
+    assert r.status_code == 200 and "王阿婆 已在所有设备上退出登录" in r.get_data(as_text=True)
+    assert _signed_in_as(client) == ""
+    assert "计菲菲" in _signed_in_as(admin)
