@@ -62,6 +62,8 @@ def dump_community(c: Community) -> dict[str, Any]:
 
 def dump_session(session: ConsultationSession) -> dict[str, Any]:
     data = s.SessionSchema().dump(session)
+    if not sessions_service.can_see_join_code(get_db(), current_member(), session):
+        data["join_code"] = None  # the code is for the community's members, never listed to strangers
     data["community"] = g.community.slug
     data["url"] = url_for("views.session_page", slug=g.community.slug, session_id=session.id, _external=True)
     return data
@@ -232,9 +234,20 @@ def notifications():
                     for n in inbox(get_db(), actor=member)])
 
 
+@bp.get("/communities/<slug>/sign-in-links")
+@doc("Sign-in links issued for members of the community: who issued each, for whom, when, used or not (admins)",
+     response=s.IssuedSignInLinkSchema, many=True)
+def sign_in_links(slug: str):
+    from core.services import auth as auth_service
+
+    actor = require_signed_in()
+    links = auth_service.list_sign_in_links(get_db(), actor=actor, community_id=g.community.id)
+    return jsonify(s.IssuedSignInLinkSchema(many=True).dump(links))
+
+
 @bp.post("/communities/<slug>/sign-in-links")
-@doc("Make a one-time sign-in link for a resident (staff, or the head of their place)", body=s.SignInLinkInSchema,
-     status=201)
+@doc("Make a one-time sign-in link: an admin for any member; staff or the head of their place only for a resident"
+     " who holds no other role", body=s.SignInLinkInSchema, response=s.SignInLinkSchema, status=201)
 def sign_in_link(slug: str):
     from core.services import auth as auth_service
     from core.services.communities import get_member

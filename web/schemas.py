@@ -132,7 +132,8 @@ class SessionSchema(Schema):
     status = fields.String()
     category_key = fields.String(allow_none=True)
     allow_guests = fields.Boolean()
-    join_code = fields.String(allow_none=True)
+    join_code = fields.String(allow_none=True, metadata={
+        "description": "Only for members of the community (its host and staff among them); null for anyone else."})
     version = fields.Integer()
     agenda = fields.List(fields.Nested(AgendaItemSchema))
 
@@ -201,6 +202,23 @@ class PreferencesSchema(StrictSchema):
 
 class SignInLinkInSchema(StrictSchema):
     member_id = fields.Integer(required=True, strict=True)
+
+
+class SignInLinkSchema(Schema):
+    member_id = fields.Integer()
+    url = fields.String(metadata={"description": "The one-time link; shown once, only its hash is kept."})
+
+
+class IssuedSignInLinkSchema(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer(metadata={"description": "Who the link signs in as."})
+    member_name = fields.String()
+    issued_by_id = fields.Integer(allow_none=True, metadata={"description": "Null: made by the operator (command line)."})
+    issued_by_name = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    used_at = fields.AwareDateTime(allow_none=True)
+    state = fields.String(metadata={"description": "open, used or expired"})
 
 
 class PluginToggleSchema(StrictSchema):

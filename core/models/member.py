@@ -47,6 +47,9 @@ class Member(Base):
     large_text: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: part of every sign-in cookie (and remember-me cookie); raising it ends them all,
+    #: on every device (:func:`core.services.auth.end_sign_ins`)
+    sign_in_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     roles: Mapped[list["RoleAssignment"]] = relationship(
         back_populates="member", cascade="all, delete-orphan", lazy="selectin"

@@ -41,6 +41,13 @@ def can_run(db: Session, actor: Member | None, session: ConsultationSession) -> 
     return has_role(db, actor, STAFF_ROLES, community_id=session.community_id)
 
 
+def can_see_join_code(db: Session, viewer: Member | None, session: ConsultationSession) -> bool:
+    """The join code is for the session's people: active members of its community (the
+    host and staff among them). It is printed or shown in the room for guests; it is never
+    listed to strangers, anonymous callers or members of another community."""
+    return viewer is not None and viewer.active and viewer.community_id == session.community_id
+
+
 def get_session(db: Session, session_id: int, *, community_id: int | None = None) -> ConsultationSession:
     session = db.get(ConsultationSession, session_id)
     if session is None or (community_id is not None and session.community_id != community_id):
