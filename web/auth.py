@@ -4,8 +4,6 @@ bearer tokens for API scripts."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlparse
-
 import segno
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
@@ -23,6 +21,7 @@ from core.services.communities import get_member
 from web.db import commit, get_db
 from web.extensions import csrf, login_manager
 from web.i18n import translate
+from web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -73,12 +72,6 @@ def init_csrf(app: Any) -> None:
             csrf.protect()
 
 
-def _safe_next(target: str | None) -> str:
-    if target and urlparse(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("views.home")
-
-
 class SignInForm(FlaskForm):
     username = StringField(N_("User name"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(N_("Password"), validators=[DataRequired(), Length(max=256)])
@@ -91,7 +84,7 @@ def sign_in():
         member = auth_service.authenticate(get_db(), username=form.username.data, password=form.password.data)
         if member is not None:
             login_user(member, remember=True)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         flash(translate(N_("The user name or password is wrong.")), "error")
         return render_template("sign_in.html", form=form), 401
     return render_template("sign_in.html", form=form)
