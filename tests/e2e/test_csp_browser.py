@@ -45,8 +45,8 @@ def test_the_main_pages_load_without_a_policy_violation(demo_server, chromium_br
     scheduled = next(s for s in demo_server.demo["sessions"] if s["status"] == "scheduled")
     motion = api(demo_server, "/api/v1/communities/renfu/motions")[0]["id"]
     pages = ["/", "/c/renfu", "/c/renfu?category=livelihood", scheduled["url"].replace(demo_server.url, ""),
-             live["url"].replace(demo_server.url, ""), f"/c/renfu/motions/{motion}", "/c/renfu/motions", "/c/renfu/issues", "/c/renfu/courtyard/",
-             "/sign-in", "/join"]
+             live["url"].replace(demo_server.url, ""), f"/c/renfu/motions/{motion}", "/c/renfu/motions",
+             "/c/renfu/issues", "/c/renfu/courtyard/", "/sign-in", "/join"]
     context = chromium_browser.new_context(**PHONE)
     page = watched(context)
     found = {}
