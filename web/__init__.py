@@ -50,6 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     socketio = make_socketio(app)
 
+    from web import security
+
+    security.init_app(app)  # after the Socket.IO server: ProxyFix must wrap it too
+
     from web import api, auth, db, errors, views, openapi
 
     db.init_app(app)

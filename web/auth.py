@@ -9,7 +9,6 @@ import threading
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import segno
 from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
@@ -29,6 +28,7 @@ from core.services.communities import get_member
 from web.db import commit, get_db
 from web.extensions import csrf, login_manager
 from web.i18n import translate
+from web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 _log = logging.getLogger("courtyard.auth")
@@ -91,12 +91,6 @@ def now() -> datetime:
     """The app's clock (tests inject ``COURTYARD_CLOCK``)."""
     clock = current_app.config.get("COURTYARD_CLOCK")
     return clock() if clock else utcnow()
-
-
-def _safe_next(target: str | None) -> str:
-    if target and urlparse(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("views.home")
 
 
 class SignInForm(FlaskForm):
@@ -187,7 +181,7 @@ def sign_in():
         if member is not None:
             limits.succeeded(username, address)
             login_user(member, remember=True)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         limits.failed(username, address)
         flash(translate(N_("The user name or password is wrong.")), "error")
         return render_template("sign_in.html", form=form), 401

@@ -18,6 +18,7 @@ from core.i18n import N_
 from web.db import get_db
 from web.extensions import wants_json
 from web.i18n import translate, translate_errors
+from web.redirects import safe_referrer
 
 log = logging.getLogger("courtyard.web")
 
@@ -51,12 +52,13 @@ def _respond(status: int, message: str, fields: dict[str, Any] | None = None):
         log.warning("rollback after an error failed", exc_info=True)
     if wants_json():
         return jsonify(error_body(status, message, fields)), status
-    if request.method == "POST" and status in (400, 403, 409, 422) and request.referrer:
+    back = safe_referrer() if request.method == "POST" and status in (400, 403, 409, 422) else None
+    if back:
         flash(message, "error")
         for field, errors in (fields or {}).items():
             for error in errors if isinstance(errors, list) else [errors]:
                 flash(f"{field}: {error}", "error")
-        return redirect(request.referrer)
+        return redirect(back)
     return render_template("error.html", status=status, message=message, fields=fields or {}), status
 
 

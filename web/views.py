@@ -24,6 +24,7 @@ from web.auth import current_member, qr_svg
 from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import COOKIE, LARGE_TEXT_COOKIE, LOCALES
+from web.redirects import safe_next
 
 bp = Blueprint("views", __name__)
 
@@ -257,10 +258,7 @@ def admin_sign_in_links(slug: str):
 def set_language(code: str):
     if code not in LOCALES:
         abort(404)
-    target = request.args.get("next") or url_for("views.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("views.home")
-    response = make_response(redirect(target))
+    response = make_response(redirect(safe_next(request.args.get("next"))))
     response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     me = current_member()
     if me is not None:
@@ -272,10 +270,7 @@ def set_language(code: str):
 @bp.post("/large-text")
 def toggle_large_text():
     on = request.form.get("on") == "1"
-    target = request.form.get("next") or url_for("views.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("views.home")
-    response = make_response(redirect(target))
+    response = make_response(redirect(safe_next(request.form.get("next"))))
     response.set_cookie(LARGE_TEXT_COOKIE, "1" if on else "0", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     me = current_member()
     if me is not None:

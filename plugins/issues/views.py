@@ -51,7 +51,8 @@ from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import translate
 
-bp = Blueprint("plugin_issues", __name__, template_folder="templates")
+bp = Blueprint("plugin_issues", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/plugin-static/issues")
 
 API = "/api/v1/communities/<slug>/issues"
 
