@@ -31,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -208,6 +209,28 @@ class AnonymousBallot(Base):
     nonce: Mapped[str] = mapped_column(String(32))
     receipt: Mapped[str] = mapped_column(String(64))
     replace_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PendingBallot(Base):
+    """A secret ballot that is acknowledged but not yet written out (sealed; see
+    ``core.services.ballot_seal``). It is stored with its voter's participation, so that a
+    crash loses no acknowledged vote, but holds nothing readable without the server's key:
+    ``lookup`` is SHA-256 of the change code under another label than ``replace_hash``
+    (so the two cannot be matched without the code), ``sealed`` is the ballot encrypted and
+    padded to a fixed size. :func:`core.services.votes.write_pending` opens a batch of them,
+    writes the anonymous ballots and their log entries in random order in a transaction of
+    its own, and deletes them."""
+
+    __tablename__ = "pending_ballots"
+    __table_args__ = (
+        UniqueConstraint("motion_id", "lookup"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_id)
+    motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id", ondelete="CASCADE"))
+    lookup: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class BallotLogEntry(Base):
