@@ -698,8 +698,9 @@ class CastBatch:
         """A secret vote writes the participation (who) and a *sealed* pending ballot
         (what, unreadable without the server's key) — never the anonymous ballot or its log
         entry: those are written later, shuffled with at least ``mix_min`` others, in a
-        transaction of their own (:func:`write_pending`). A change replaces the sealed
-        ballot if it still waits, or seals a change of the ballot already written out."""
+        transaction of their own (:func:`write_pending`). A change of a ballot still sealed
+        becomes its next version (the log gets every version, in order, when it is written
+        out); a change of a ballot already written out is sealed to replace it."""
         m = motion.id
         part_key = ("part", m, voter.id)
         part = self._read(_PARTICIPATION_OF, part_key, {"motion_id": m, "member_id": voter.id})
@@ -723,15 +724,16 @@ class CastBatch:
             self._write(_INSERT, _PARTICIPATION_INSERT, {"id": random_id(), "motion_id": m, "member_id": voter.id,
                                                          "assisted_by_id": assisted_by, "client_id": client_id},
                         part_key)
-            sealed = seal.seal(m, {"choice": choice, "nonce": nonce, "receipt": receipt,
-                                   "replace_hash": replace_hash(m, voter_key), "replaces": None})
+            sealed = seal.seal(m, {"replace_hash": replace_hash(m, voter_key), "replaces": None,
+                                   "versions": [{"choice": choice, "nonce": nonce, "receipt": receipt}]})
             self._write(_INSERT, _PENDING_INSERT, {"id": random_id(), "motion_id": m, "lookup": lookup,
                                                    "sealed": sealed}, ("pend", m, lookup))
             self.sealed.add(m)
             return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
         part_id, part_client, part_assisted = part
-        # the ballot as it stands: still sealed, or written out
-        current = ((pend[1]["choice"], pend[1]["receipt"], pend[1]["nonce"]) if pend is not None
+        # the ballot as it stands: still sealed (its last version), or written out
+        last = pend[1]["versions"][-1] if pend is not None else None
+        current = ((last["choice"], last["receipt"], last["nonce"]) if last is not None
                    else (anon[1], anon[2], anon[3]) if anon is not None else None)
         if client_id is not None and part_client == client_id:
             return CastOutcome(motion, current[1] if current else None, current[2] if current else None,
@@ -746,11 +748,13 @@ class CastBatch:
             return CastOutcome(motion, current[1], current[2], voter_key=voter_key, assisted_by_id=assisted_by)
         nonce = secrets.token_hex(16)
         receipt = receipt_for(m, choice, nonce)
-        # a change of a ballot still waiting replaces it (it never reaches the log); a change
-        # of a ballot written out waits, sealed, to replace it in the next batch
-        replaces = pend[1]["replaces"] if pend is not None else anon[2]
-        sealed = seal.seal(m, {"choice": choice, "nonce": nonce, "receipt": receipt, "replace_hash": key_hash,
-                               "replaces": replaces})
+        # a change of a ballot still sealed is added to it as its next version (the log gets
+        # both, in order); a change of a ballot written out waits, sealed, to replace it
+        version = {"choice": choice, "nonce": nonce, "receipt": receipt}
+        if pend is not None:
+            sealed = seal.seal(m, {**pend[1], "versions": [*pend[1]["versions"], version]})
+        else:
+            sealed = seal.seal(m, {"replace_hash": key_hash, "replaces": anon[2], "versions": [version]})
         if pend is not None:
             self._write(_UPDATE, _PENDING_RESEAL, {"pend_id": pend[0], "v_sealed": sealed}, ("pend", m, lookup))
         else:
@@ -865,18 +869,23 @@ def write_pending(db: Session, motion_id: int, *, minimum: int | None = None,
     (rng or random.SystemRandom()).shuffle(ballots)
     inserts, entries, replaced = [], [], []
     for b in ballots:
-        record: dict[str, Any] = {"op": "cast", "choice": b["choice"], "nonce": b["nonce"], "receipt": b["receipt"]}
         if b.get("replaces"):
-            record["op"] = "change"
-            record["replaces"] = b["replaces"]
             replaced.append({"motion_id": motion_id, "v_replace_hash": b["replace_hash"]})
-        inserts.append({"id": random_id(), "motion_id": motion_id, "choice": b["choice"], "nonce": b["nonce"],
-                        "receipt": b["receipt"], "replace_hash": b["replace_hash"]})
-        digest = entry_hash(head, record)
-        length += 1
-        entries.append({"motion_id": motion_id, "position": length, "record": record, "prev_hash": head,
-                        "entry_hash": digest})
-        head = digest
+        prev = b.get("replaces")
+        for v in b["versions"]:  # a ballot changed while sealed: every version, in order
+            record: dict[str, Any] = {"op": "change" if prev else "cast", "choice": v["choice"], "nonce": v["nonce"],
+                                      "receipt": v["receipt"]}
+            if prev:
+                record["replaces"] = prev
+            prev = v["receipt"]
+            digest = entry_hash(head, record)
+            length += 1
+            entries.append({"motion_id": motion_id, "position": length, "record": record, "prev_hash": head,
+                            "entry_hash": digest})
+            head = digest
+        last = b["versions"][-1]
+        inserts.append({"id": random_id(), "motion_id": motion_id, "choice": last["choice"], "nonce": last["nonce"],
+                        "receipt": last["receipt"], "replace_hash": b["replace_hash"]})
     conn.execute(_PENDING_DELETE, [{"pend_id": rid} for rid, _ in sorted(rows)])
     if replaced:
         conn.execute(_ANONYMOUS_REPLACED, replaced)
@@ -932,9 +941,9 @@ def find_receipt(db: Session, *, motion: Motion, receipt: str) -> dict[str, Any]
     if row is None:
         if motion.secret:  # acknowledged, sealed, not yet written out: it will be counted
             for (blob,) in db.execute(select(PendingBallot.sealed).where(PendingBallot.motion_id == motion.id)):
-                ballot = seal_of(db).open(motion.id, blob)
-                if ballot["receipt"] == receipt:
-                    return {"receipt": receipt, "choice": ballot["choice"], "nonce": ballot["nonce"], "pending": True}
+                last = seal_of(db).open(motion.id, blob)["versions"][-1]
+                if last["receipt"] == receipt:
+                    return {"receipt": receipt, "choice": last["choice"], "nonce": last["nonce"], "pending": True}
         return None
     return {"receipt": row.receipt, "choice": row.choice, "nonce": row.nonce}
 

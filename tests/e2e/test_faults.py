@@ -39,7 +39,7 @@ import requests
 import socketio
 from sqlalchemy import JSON, create_engine, text
 
-from tests.e2e.conftest import RedisProcess, courtyard_verify, seed_voters
+from tests.e2e.conftest import RedisProcess, close_motions, courtyard_verify, seed_voters
 from tests.e2e.test_live_processes import Phone, close_http
 from tests.plugins.discussion.live_server import LiveServer, live_session, wait_for
 
@@ -319,6 +319,9 @@ def test_sigkill_mid_vote_ten_times_loses_and_doubles_nothing(kill_target, tmp_p
     assert not [u for v in voters for u in v.unexpected], [u for v in voters for u in v.unexpected][:5]
     never_acked = [e["cid"] for v in voters for e in v.sent if e["ack"] is None]
     assert never_acked == [], f"votes never acknowledged: {never_acked}"
+    # acknowledged secret ballots wait sealed until enough are pending: the close writes out
+    # every one still sealed, so each acknowledged vote must be in the log after it
+    close_motions(srv.env, list(seeded["motions"].values()))
     stored = stored_votes(database_url, seeded["motions"])
     result = check_votes(voters, stored)
     integrity = sqlite_integrity(tmp_path / "votes.db") if backend == "sqlite" else "n/a (PostgreSQL)"

@@ -119,9 +119,7 @@ def test_the_chain_of_a_batch_verifies_with_changes_and_secret_votes(gw):
     writer.process(change)
     assert [j.outcome.changed for j in change] == [True, False, True]
     after = stored(gw, m["id"])
-    # 3 casts, then resident2's change (its second change replaced the first while both
-    # waited, sealed) and moderator's cast
-    assert after["ballots"] == 4 and after["log_length"] == 5
+    assert after["ballots"] == 4 and after["log_length"] == 6
     assert after["verify"]["ok"], after["verify"]["problems"]
 
 
