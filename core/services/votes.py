@@ -51,7 +51,7 @@ from core.models.vote import (
     random_id,
 )
 from core.services.access import get_in_community, has_role
-from core.services.ballot_seal import seal_of
+from core.services.ballot_seal import SealError, seal_of
 
 log = logging.getLogger("courtyard.votes")
 
@@ -73,6 +73,8 @@ MSG_SECRET_CHANGE = N_("You have already voted. To change a secret vote, use the
                        "or type your change code.")
 MSG_BAD_KEY = N_("This change code does not match a ballot of this motion.")
 MSG_KEY_TAKEN = N_("This change code is already in use; let your phone make a new one.")
+MSG_SEALED = N_("Some secret ballots of this vote cannot be opened with this server's key (was the secret key "
+                "changed while the vote was open?). Put the previous key back to go on.")
 
 
 # ---------------------------------------------------------------------------
@@ -98,6 +100,16 @@ def entry_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
 def replace_hash(motion_id: int, voter_key: str) -> str:
     """What an anonymous ballot stores of its voter's change code."""
     return hashlib.sha256(f"courtyard-replace:{motion_id}:{voter_key}".encode()).hexdigest()
+
+
+def open_sealed(db: Session, motion_id: int, blob: bytes) -> dict[str, Any]:
+    """A pending secret ballot, opened with the session's seal (a refusal, not a crash,
+    when the server's key cannot open it)."""
+    try:
+        return seal_of(db).open(motion_id, blob)
+    except SealError:
+        log.error("a sealed secret ballot of motion %s cannot be opened with this server's keys", motion_id)
+        raise Conflict(MSG_SEALED, field="motion") from None
 
 
 def pending_lookup(motion_id: int, voter_key: str) -> str:
@@ -711,7 +723,7 @@ class CastBatch:
             anon = self._read(_ANONYMOUS_BY_KEY, ("anon", m, key_hash), {"motion_id": m, "replace_hash": key_hash})
             found = self._read(_PENDING_BY_LOOKUP, ("pend", m, lookup), {"motion_id": m, "lookup": lookup})
             if found is not None:
-                pend = (found[0], seal_of(self.db).open(m, found[1]))
+                pend = (found[0], open_sealed(self.db, m, found[1]))
         seal = seal_of(self.db)
         if part is None:
             if anon is not None or pend is not None:
@@ -864,8 +876,7 @@ def write_pending(db: Session, motion_id: int, *, minimum: int | None = None,
     rows = conn.execute(_PENDING_OF_MOTION, {"motion_id": motion_id}).all()
     if not rows or (minimum is not None and len(rows) < minimum):
         return 0
-    seal = seal_of(db)
-    ballots = [seal.open(motion_id, blob) for _, blob in rows]
+    ballots = [open_sealed(db, motion_id, blob) for _, blob in rows]
     (rng or random.SystemRandom()).shuffle(ballots)
     inserts, entries, replaced = [], [], []
     for b in ballots:
@@ -941,7 +952,7 @@ def find_receipt(db: Session, *, motion: Motion, receipt: str) -> dict[str, Any]
     if row is None:
         if motion.secret:  # acknowledged, sealed, not yet written out: it will be counted
             for (blob,) in db.execute(select(PendingBallot.sealed).where(PendingBallot.motion_id == motion.id)):
-                last = seal_of(db).open(motion.id, blob)["versions"][-1]
+                last = open_sealed(db, motion.id, blob)["versions"][-1]
                 if last["receipt"] == receipt:
                     return {"receipt": receipt, "choice": last["choice"], "nonce": last["nonce"], "pending": True}
         return None

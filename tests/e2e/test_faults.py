@@ -287,7 +287,8 @@ def kill_target(request, tmp_path):
 def test_sigkill_mid_vote_ten_times_loses_and_doubles_nothing(kill_target, tmp_path, fault_figures):
     backend, database_url = kill_target
     rng = random.Random(8)  # issue #8: the kill moments are random but the same in every run
-    srv = LiveServer(tmp_path, database_url=database_url)
+    # secret ballots are written out, shuffled, whenever 3 wait: kills also land around those batches
+    srv = LiveServer(tmp_path, database_url=database_url, env={"COURTYARD_VOTING_MIX_MIN": "3"})
     srv.cli("db", "upgrade", "--core-only")  # the server runs without installed plugins
     seeded = seed_voters(srv.env, members=VOTERS)
     voters: list[Voter] = []
