@@ -244,3 +244,31 @@ def test_a_changed_secret_key_strands_no_ballot_silently(tmp_path):
                 continue
             change = svc.close_motion(db, actor=None, motion=motion, method=METHODS["plurality"], now=clock.now)
             assert change.result.ballots == 1
+
+
+def test_without_the_vote_writer_sealed_ballots_are_written_out_in_their_own_transaction(tmp_path):
+    """Without a Socket.IO server (or with group commit off) each vote commits alone, and
+    the vote that makes ``VOTING_MIX_MIN`` wait is followed by a transaction of its own
+    that writes them out; the tally counts them from then on."""
+    clock = Clock()
+    app = make_app(tmp_path, VOTING_CLOCK=clock, DISCUSSION_CLOCK=clock, VOTING_GROUP_COMMIT=False,
+                   VOTING_MIX_MIN=2)
+    w = VoteWorld(app, clock)
+    m = w.motion(method="plurality", options=["东片", "西片"], secret=True)["id"]
+
+    def counted() -> tuple[int, int]:
+        with session_scope(app.extensions["courtyard"].sessionmaker) as db:
+            return (db.scalar(select(func.count()).select_from(PendingBallot)),
+                    db.scalar(select(func.count()).select_from(AnonymousBallot)))
+
+    assert w.vote("resident2", m, {"choice": "东片"}).status_code == 201
+    assert counted() == (1, 0)
+    assert w.vote("grid_head", m, {"choice": "西片"}).status_code == 201
+    assert counted() == (0, 2)
+    with session_scope(app.extensions["courtyard"].sessionmaker) as db:
+        assert svc.counted_choices(db, db.get(Motion, m)) == (["东片", "西片"], [1, 1]) or \
+            svc.counted_choices(db, db.get(Motion, m)) == (["西片", "东片"], [1, 1])
+    assert w.vote("admin", m, {"choice": "西片"}).status_code == 201
+    assert counted() == (1, 2)
+    assert w.api("host", "POST", f"/motions/{m}/close").status_code == 200
+    assert counted() == (0, 3)
