@@ -7,7 +7,10 @@ What must hold under a race or a careless edit lives in the database:
 * a secret ballot is two records that share nothing: the participation says *who* voted,
   the anonymous ballot says *what* was voted. Both have random 128-bit ids (never an
   autoincrement order), neither has a timestamp, and on SQLite both are ``WITHOUT ROWID``
-  tables so not even the hidden rowid keeps their insertion order;
+  tables so not even the hidden rowid keeps their insertion order; and they are not written
+  together: the vote commits the participation with a *sealed* pending ballot
+  (``pending_ballots``), and the anonymous ballots are written later, shuffled in batches,
+  in transactions of their own (``core.services.votes.write_pending``);
 * every ballot gets a receipt (a SHA-256 over the ballot and a random nonce), unique per
   motion;
 * the ballot log is a hash chain, one entry per cast or changed ballot: each entry holds
