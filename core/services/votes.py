@@ -56,11 +56,11 @@ from core.services.ballot_seal import SealError, seal_of
 log = logging.getLogger("courtyard.votes")
 
 MAX_OPTIONS = 20
-#: pending secret ballots are written out (shuffled, in a transaction of their own) once at
-#: least this many wait, and all of them when the motion closes (``VOTING_MIX_MIN``)
-MIX_MIN = 10
 MAX_OPTION_LENGTH = 100
 YESNO_OPTIONS = ["yes", "no", "abstain"]
+#: sealed secret ballots are written out (shuffled, in a transaction of their own) once at
+#: least this many of a motion wait, and all of them when it closes (``VOTING_MIX_MIN``)
+MIX_MIN = 10
 
 # messages (one place, so translators see them together)
 MSG_CLOSED = N_("This vote is closed; nothing can change any more.")
@@ -908,11 +908,6 @@ def write_pending(db: Session, motion_id: int, *, minimum: int | None = None,
         set_committed_value(motion, "log_length", length)
         set_committed_value(motion, "log_head", head)
     return len(ballots)
-
-
-def waiting_ballots(db: Session, motion: Motion) -> int:
-    """How many acknowledged secret ballots wait, sealed, to be written out."""
-    return db.scalar(select(func.count()).select_from(PendingBallot).where(PendingBallot.motion_id == motion.id)) or 0
 
 
 # ---------------------------------------------------------------------------
