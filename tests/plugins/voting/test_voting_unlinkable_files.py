@@ -99,6 +99,8 @@ def test_the_wal_of_secret_votes_holds_no_commit_of_a_voter_with_their_ballot(tm
     for i, role in enumerate(voters[:3]):
         vote(role, choices[i % 3], 1)
     vote(voters[3], "东片", 1)
+    # a change of a ballot still sealed: both versions reach the log, in order
+    vote(voters[3], "西片", 2, key=seen[voters[3]]["key"])
     # a changed vote (its first ballot has been written out): the change waits sealed too
     vote("admin", "南片", 2, key=seen["admin"]["key"])
     first = vote(voters[4], "西片", 1)
@@ -125,18 +127,18 @@ def test_the_wal_of_secret_votes_holds_no_commit_of_a_voter_with_their_ballot(tm
     shared = sorted(with_voter & with_ballot)
     assert shared == [], f"{len(shared)} transactions hold both a voter's client id and a ballot"
 
-    # each ballot first appears in a batch of at least MIX_MIN new ballots, written after
-    # its voter's participation and in a transaction holding no participation
+    # each ballot first appears in a batch holding the ballots of at least MIX_MIN voters,
+    # written after its voter's participation and in a transaction holding no participation
     receipts = {r: role for role, s in seen.items() for r in s["receipts"]}
     first_seen = {r: where(r)[0] for r in receipts}
-    batches: dict[int, set[str]] = {}
+    batches: dict[int, set[str]] = {}  # transaction -> the voters whose ballots it writes
     for r, i in first_seen.items():
-        batches.setdefault(i, set()).add(r)
+        batches.setdefault(i, set()).add(receipts[r])
     # (a batch is written after the vote that made MIX_MIN wait has been acknowledged, so a
     # vote arriving meanwhile may join it; only the close writes whatever is left, maybe fewer)
     closing = where("motion_closed")[0]
     assert all(len(b) >= MIX_MIN for i, b in batches.items() if i != closing), batches
-    assert sum(len(b) for b in batches.values()) == len(receipts) == len(voters) + 1
+    assert len(receipts) == len(voters) + 2 and set(first_seen.values()) == set(batches)
     for r, role in receipts.items():
         cid = seen[role]["cids"][seen[role]["receipts"].index(r)]
         assert where(cid)[0] < first_seen[r]
@@ -146,7 +148,7 @@ def test_the_wal_of_secret_votes_holds_no_commit_of_a_voter_with_their_ballot(tm
         motion = db.get(Motion, m)
         report = svc.verify_motion(db, m, method=METHODS["plurality"])
         assert report["ok"], report["problems"]
-        assert report["ballots"] == len(voters) and motion.log_length == len(voters) + 1
+        assert report["ballots"] == len(voters) and motion.log_length == len(voters) + 2
         stored = {r for (r,) in db.execute(select(AnonymousBallot.receipt).where(AnonymousBallot.motion_id == m))}
         assert stored == {s["receipts"][-1] for s in seen.values()}
         assert db.scalar(select(func.count()).select_from(PendingBallot)) == 0
