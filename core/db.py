@@ -98,8 +98,10 @@ def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | N
     return create_engine(url, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``info`` is given to every session (``session.info``: e.g.
+    the ballot seal of secret votes, ``core.services.ballot_seal``)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=dict(info or {}))
 
 
 @contextmanager

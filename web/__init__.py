@@ -16,6 +16,7 @@ from core.catalog import Catalog
 from core.db import Base, make_engine, make_sessionmaker
 from core.plugins import make_plugin_manager
 from web.config import engine_options, load_config
+from web.db import session_info
 from web.extensions import Courtyard, babel, csrf, login_manager, make_socketio
 
 log = logging.getLogger("courtyard.web")
@@ -39,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pm.register(plugin, name=getattr(plugin, "plugin_name", name))
         if getattr(plugin, "builtin", False):
             pm.builtin_names.add(getattr(plugin, "plugin_name", name))
-    courtyard = Courtyard(app, engine=engine, sessionmaker=make_sessionmaker(engine), pm=pm, catalog=Catalog(pm))
+    courtyard = Courtyard(app, engine=engine, sessionmaker=make_sessionmaker(engine, session_info(app.config)), pm=pm, catalog=Catalog(pm))
     app.extensions["courtyard"] = courtyard
 
     from web import i18n

@@ -86,6 +86,7 @@ SETTINGS = (
     Setting("COURTYARD_DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", _whole, "a whole number of seconds, 2 or more", 2),
     # the voting plugin (docs/voting.md "Settings"); the plugin reads the app config keys
     Setting("COURTYARD_VOTING_BATCH_MAX", "VOTING_BATCH_MAX", _whole, "a whole number of votes, 1 or more", 1),
+    Setting("COURTYARD_VOTING_MIX_MIN", "VOTING_MIX_MIN", _whole, "a whole number of ballots, 1 or more", 1),
     Setting("COURTYARD_VOTING_ACK_TIMEOUT", "VOTING_ACK_TIMEOUT", _number, "a number of seconds above 0", 0,
             above=True),
     Setting("COURTYARD_VOTING_WRITER_IDLE", "VOTING_WRITER_IDLE", _number, "a number of seconds above 0", 0,

@@ -57,8 +57,9 @@ from core.models.vote import (  # noqa: E402
     MotionStatus,
     MotionVoter,
     Participation,
+    PendingBallot,
     Representative,
 )
 
 __all__ += ["AnonymousBallot", "Ballot", "BallotLogEntry", "Motion", "MotionResult", "MotionStatus", "MotionVoter",
-            "Participation", "Representative"]
+            "Participation", "PendingBallot", "Representative"]
