@@ -278,13 +278,28 @@ class MatrixWorld(World):
     # -- what is written ---------------------------------------------------
 
     def checksum(self) -> dict[str, str]:
-        """A digest of every table's rows (but the process heartbeat): equal digests, nothing written."""
-        engine = self.cy.engine
+        """A digest of every table's rows (but the process heartbeat): equal digests, nothing
+        written. Read through one DBAPI connection of its own, outside the app's pool."""
+        if getattr(self, "_raw", None) is None:
+            with self.cy.engine.connect() as conn:
+                self._tables = [t for t in sorted(inspect(conn).get_table_names()) if t not in UNCHECKED_TABLES]
+            self._raw = self.cy.engine.raw_connection()
+            self._sqlite = self.cy.engine.dialect.name == "sqlite"
         out: dict[str, str] = {}
-        with engine.connect() as conn:
-            for table in sorted(inspect(conn).get_table_names()):
-                if table in UNCHECKED_TABLES:
-                    continue
-                rows = conn.execute(text(f'SELECT * FROM "{table}"')).fetchall()
-                out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+        cur = self._raw.cursor()
+        try:
+            for table in self._tables:
+                cur.execute(f'SELECT * FROM "{table}"')
+                rows = list(map(repr, cur.fetchall()))
+                if not self._sqlite:  # PostgreSQL promises no order
+                    rows.sort()
+                out[table] = hashlib.sha256("\n".join(rows).encode()).hexdigest()
+        finally:
+            cur.close()
+            self._raw.rollback()  # no snapshot held between two digests
         return out
+
+    def close(self) -> None:
+        if getattr(self, "_raw", None) is not None:
+            self._raw.close()
+            self._raw = None

@@ -204,7 +204,9 @@ def check_http(world: MatrixWorld, method: str, rule: str, label: str, case: rm.
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: Any) -> Iterator[MatrixWorld]:
     app, clock = _app(tmp_path_factory.mktemp("matrix"))
-    yield MatrixWorld(app, clock)
+    w = MatrixWorld(app, clock)
+    yield w
+    w.close()
 
 
 @pytest.mark.parametrize("method,rule,label,case,identity", _http_cases())
@@ -302,7 +304,9 @@ def fresh_postgres_module(postgres_url: str) -> Iterator[str]:
 def pg_world(tmp_path_factory: Any, request: Any) -> Iterator[MatrixWorld]:
     pg = request.getfixturevalue("fresh_postgres_module")
     app, clock = _app(tmp_path_factory.mktemp("matrix-pg"), DATABASE_URL=pg)
-    yield MatrixWorld(app, clock)
+    w = MatrixWorld(app, clock)
+    yield w
+    w.close()
     app.extensions["courtyard"].engine.dispose()
 
 
