@@ -239,6 +239,38 @@ class MatrixWorld(World):
             self.live_participant_id = db.scalar(select(Participant.id).where(
                 Participant.member_id == self.ids["resident2"], Participant.session_id == self.session_id))
         sc.disconnect(namespace="/live")
+        # the same in the members-only session: rows an event of the other room must not reach
+        sc = self.cy.socketio.test_client(self.app, namespace="/live", flask_test_client=self.client("resident2")[0])
+        assert sc.emit("join", {"code": self.members_code}, namespace="/live", callback=True)["ok"]
+        assert sc.emit("message", {"cid": uuid.uuid4().hex, "body": "别的房间"}, namespace="/live",
+                       callback=True)["ok"]
+        sc.emit("raise_hand", {"cid": uuid.uuid4().hex}, namespace="/live", callback=True)
+        with session_scope(self.cy.sessionmaker) as db:
+            self.elsewhere_message_id = db.scalar(select(LiveMessage.id).order_by(LiveMessage.id.desc()))
+            self.elsewhere_participant_id = db.scalar(select(Participant.id).where(
+                Participant.member_id == self.ids["resident2"], Participant.session_id == self.members_session_id))
+        sc.disconnect(namespace="/live")
+
+    def foreign(self) -> dict[str, int]:
+        """Rows of the other community (made once, by its admin): for references in bodies."""
+        if getattr(self, "_foreign", None) is None:
+            o = self.other
+
+            def api(method: str, path: str, body: Any) -> Any:
+                r = self.api("outsider", method, f"/api/v1/communities/{o.slug}/{path}", body)
+                assert r.status_code == 201, r.get_data(as_text=True)[:300]
+                return r.get_json()["id"]
+
+            self._foreign = {
+                "session": api("POST", "sessions", {"format_key": "courtyard_talk", "title": "涂新议事",
+                                                    "starts_at": "2026-04-01T06:00:00+00:00"}),
+                "issue": api("POST", "issues", {"title": "涂新的诉求", "category_key": "livelihood",
+                                                "place_id": o.place_ids["unit"]}),
+                "outside_body": api("POST", "outside-bodies", {"name": "涂新物业"}),
+                "member": o.ids["resident2"], "department": o.ids["department"], "host": o.ids["host"],
+                "place": o.place_ids["grid"],
+            }
+        return self._foreign
 
     def fresh(self, kind: str, key: str) -> dict[str, Any]:
         """URL parameters naming rows made for route ``key`` alone (made once; a failure is

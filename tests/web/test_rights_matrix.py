@@ -269,6 +269,71 @@ def test_event_rights(world: MatrixWorld, namespace: str, event: str, label: str
 
 
 # ---------------------------------------------------------------------------
+# references to another community's rows (or another room's) in what is sent
+
+#: (what, method, path under /api/v1/communities/renfu/, body) — sent by renfu's admin,
+#: who may do each of these with rows of renfu; each names a row of tuxin instead
+FOREIGN_REFERENCES = [
+    ("representatives", "PUT", lambda w: "representatives", lambda w, f: {"member_ids": [f["member"]]}),
+    ("assign to their department", "POST", lambda w: f"issues/{w.fresh('issue_accepted', 'foreign 1')['issue_id']}"
+     "/assign", lambda w, f: {"department_member_id": f["department"], "due_in_days": 7}),
+    ("assign to their outside body", "POST", lambda w: f"issues/{w.fresh('issue_accepted', 'foreign 2')['issue_id']}"
+     "/assign", lambda w, f: {"outside_body_id": f["outside_body"], "due_in_days": 7}),
+    ("merge into their issue", "POST", lambda w: f"issues/{w.fresh('issue', 'foreign 3')['issue_id']}/merge",
+     lambda w, f: {"into_id": f["issue"]}),
+    ("schedule on their session", "POST", lambda w: f"issues/{w.fresh('issue', 'foreign 4')['issue_id']}/triage",
+     lambda w, f: {"decision": "schedule", "session_id": f["session"]}),
+    ("issue for their member", "POST", lambda w: "issues", lambda w, f: {
+        "title": "代报", "category_key": "livelihood", "place_id": w.place_ids["unit"], "on_behalf_of_id": f["member"]}),
+    ("issue at their place", "POST", lambda w: "issues", lambda w, f: {
+        "title": "别处", "category_key": "livelihood", "place_id": f["place"]}),
+    ("motion in their session", "POST", lambda w: "motions", lambda w, f: {
+        "title": "跨社区", "method": "majority", "session_id": f["session"]}),
+    ("motion for their voters", "POST", lambda w: "motions", lambda w, f: {
+        "title": "跨社区", "method": "majority", "electorate": "list", "voter_ids": [f["member"]]}),
+    ("motion for their place", "POST", lambda w: "motions", lambda w, f: {
+        "title": "跨社区", "method": "majority", "electorate": "place", "place_id": f["place"]}),
+    ("assisted vote for their member", "POST",
+     lambda w: f"motions/{w.fresh('motion_open', 'foreign 5')['motion_id']}/ballots",
+     lambda w, f: {"ballot": {"choice": "yes"}, "member_id": f["member"]}),
+    ("session hosted by their member", "POST", lambda w: "sessions", lambda w, f: {
+        "format_key": "courtyard_talk", "title": "跨社区", "starts_at": "2026-04-01T06:00:00+00:00",
+        "host_id": f["host"]}),
+    ("sign-in link for their member", "POST", lambda w: "sign-in-links", lambda w, f: {"member_id": f["member"]}),
+    ("their member hosts our date", "POST",
+     lambda w: f"rotation/slots/{w.fresh('slot', 'foreign 6')['slot_id']}/override",
+     lambda w, f: {"host_id": f["host"]}),
+]
+
+
+@pytest.mark.parametrize("what,method,path,body", FOREIGN_REFERENCES, ids=[x[0] for x in FOREIGN_REFERENCES])
+def test_a_row_of_another_community_named_in_a_body_is_not_found(world: MatrixWorld, what: str, method: str,
+                                                                   path: Any, body: Any) -> None:
+    foreign = world.foreign()
+    url, data = path(world), body(world, foreign)
+    before = world.checksum()
+    response = world.api("admin", method, url, data)
+    assert response.status_code == 404, (what, response.status_code, response.get_data(as_text=True)[:300])
+    assert world.checksum() == before, what
+
+
+@pytest.mark.parametrize("event,body", [
+    ("hide", lambda w: {"message_id": w.elsewhere_message_id, "reason": "离题"}),
+    ("grant_floor", lambda w: {"participant_id": w.elsewhere_participant_id}),
+])
+def test_the_host_cannot_reach_into_another_room(world: MatrixWorld, event: str, body: Any) -> None:
+    """The host of one live session names a message or a participant of another session."""
+    sc = world.socket("host", "/live")
+    try:
+        before = world.checksum()
+        ack = sc.emit(event, {"cid": uuid.uuid4().hex, **body(world)}, namespace="/live", callback=True)
+        assert not ack["ok"] and ack["error"]["status"] in REFUSED, ack
+        assert world.checksum() == before
+    finally:
+        sc.disconnect(namespace="/live")
+
+
+# ---------------------------------------------------------------------------
 # CSRF and PostgreSQL
 
 
