@@ -124,15 +124,17 @@ ROUTES: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/me"): E(SIGNED_IN, {"large_text": False}),
     ("GET", "/api/v1/me/notifications"): E(SIGNED_IN),
     # -- community settings (core) -----------------------------------------
-    ("POST", "/api/v1/communities/<slug>/categories"): E(STAFF, {"key": "matrix", "names": {"zh_CN": "矩阵", "en": "Matrix"}},
-                                                         also_ok={409}),
+    ("POST", "/api/v1/communities/<slug>/categories"): E(
+        STAFF, {"key": "matrix", "names": {"zh_CN": "矩阵", "en": "Matrix"}}, also_ok={409}),
     ("PUT", "/api/v1/communities/<slug>/plugins/<name>"): E(ADMIN, {"enabled": True}),
     ("GET", "/c/<slug>/admin/plugins"): E(ADMIN),
     ("POST", "/c/<slug>/admin/plugins"): E(ADMIN, {"plugin": "voting", "enabled": "1"}),
     # -- sessions (core) ---------------------------------------------------
     ("POST", "/api/v1/communities/<slug>/sessions"): E(
-        ORGANISER - {"grid_head"}, note="the docstring names grid heads too, but a grid head's role is bound to "
-        "a grid and create_session asks for it community-wide: reported, left to the lead", body={"format_key": "courtyard_talk", "title": "矩阵测试", "starts_at": "2026-04-01T06:00:00+00:00"}),
+        ORGANISER - {"grid_head"},
+        {"format_key": "courtyard_talk", "title": "矩阵测试", "starts_at": "2026-04-01T06:00:00+00:00"},
+        note="create_session's docstring names grid heads too, but a grid head's role is bound to a grid and "
+        "create_session asks for it community-wide, so no grid head can: reported, not changed here"),
     ("PATCH", "/api/v1/communities/<slug>/sessions/<int:session_id>"): E(RUNS, {"venue": "村委会"}),
     ("POST", "/api/v1/communities/<slug>/sessions/<int:session_id>/status"): E(RUNS, {"status": "live"}),
     ("POST", "/api/v1/communities/<slug>/sessions/<int:session_id>/agenda"): E(RUNS, {"title": "加一项"}),
@@ -251,7 +253,8 @@ ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/api/v1/communities/<slug>/rotation/sessions/<int:session_id>"): E(
         ANYONE, params=lambda w: {"session_id": w.talk_id}, note="the home address only to seats, host, staff"),
     ("GET", "/api/v1/communities/<slug>/rotation/sessions/<int:session_id>/attendees"): E(
-        STAFF | {"grid_head"}, params=lambda w: {"session_id": w.talk_id}, note="the talk's host (grid_head) and staff"),
+        STAFF | {"grid_head"}, params=lambda w: {"session_id": w.talk_id},
+        note="the talk's host (grid_head) and staff"),
     ("POST", "/api/v1/communities/<slug>/rotation/sessions/<int:session_id>/reservations"): E(
         MEMBERS, {"bringing": "茶叶"}, params=lambda w: {"session_id": w.talk_id},
         note="the talk's host (grid_head) is told there is no seat for the host: 409"),

@@ -208,7 +208,7 @@ class MatrixWorld(World):
                               expect=200).get_json()["slots"]
         first = self.slots[0]
         host_role = next(r for r, i in self.ids.items() if i == first["host"]["id"])
-        self.talk_host = host_role
+        assert host_role == "grid_head", f"the table expects the grid head to host the first talk, not {host_role}"
         self.talk_id = self.api(host_role, "POST", f"rotation/slots/{first['id']}/confirm", {},
                                 expect=200).get_json()["session_id"]
         self.api("resident2", "POST", f"rotation/sessions/{self.talk_id}/reservations", {"bringing": "瓜子"},

@@ -341,7 +341,8 @@ def test_a_post_without_the_sessions_token_is_refused(world: MatrixWorld) -> Non
     """Forgery from another site (no token of the session): refused before any rights."""
     client, _ = world.client("admin")
     before = world.checksum()
-    response = client.post(f"/api/v1/communities/{world.slug}/categories", json={"key": "forged", "names": {"zh_CN": "伪"}})
+    response = client.post(f"/api/v1/communities/{world.slug}/categories",
+                           json={"key": "forged", "names": {"zh_CN": "伪", "en": "Forged"}})
     assert response.status_code == 400
     response = client.post(f"/c/{world.slug}/admin/plugins", data={"plugin": "voting", "enabled": "0"})
     assert response.status_code == 400
@@ -375,6 +376,7 @@ def pg_world(tmp_path_factory: Any, request: Any) -> Iterator[MatrixWorld]:
     app.extensions["courtyard"].engine.dispose()
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("method,rule,label,case,identity",
                          _http_cases(("resident", "outsider"), writes_only_for=frozenset({"outsider"})))
 def test_route_rights_on_postgresql(pg_world: MatrixWorld, method: str, rule: str, label: str, case: rm.Entry,
@@ -382,6 +384,7 @@ def test_route_rights_on_postgresql(pg_world: MatrixWorld, method: str, rule: st
     check_http(pg_world, method, rule, label, case, identity)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("namespace,event,label,case,identity", _event_cases(("resident", "outsider")))
 def test_event_rights_on_postgresql(pg_world: MatrixWorld, namespace: str, event: str, label: str, case: rm.Entry,
                                     identity: str) -> None:
