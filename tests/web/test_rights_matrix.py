@@ -21,7 +21,8 @@ browser to do more than their role allows. Cross-site forgery itself — a reque
 the session's token — is a different attack, refused before any rights are looked at; it
 is checked once here (``test_a_post_without_the_sessions_token_is_refused``).
 
-The rows each route points at are made per module (tests/web/rights_world.py); the cases
+Public reads (GET routes open to anyone) are swept with a stranger, a guest, a resident and
+the other community's member only. The rows each route points at are made per module (tests/web/rights_world.py); the cases
 of one route run refusals first, then the allowed callers. On SQLite the whole sweep runs;
 on PostgreSQL (CI runs both) one representative identity sweep: every route and event as
 a resident, and the state-changing ones as the other community's admin.
@@ -44,6 +45,9 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 SKIPPED_RULES = {"/static/<path:filename>", "/plugin-static/discussion/<path:filename>",
                  "/plugin-voting-static/<path:filename>", "/healthz", "/readyz"}
 REFUSED = {401, 403, 404}
+#: who reads a public page in the sweep (it must render for a stranger, a guest, a member
+#: and another community's member; the other roles add nothing to a page open to anyone)
+PUBLIC_READ_SWEEP = frozenset({"anonymous", "guest", "resident", "outsider"})
 
 
 def _app(tmp_path: Any, **extra: Any) -> tuple[Any, Clock]:
@@ -116,6 +120,8 @@ def _http_cases(identities: tuple[str, ...] = IDENTITIES, writes_only_for: froze
     for (method, rule), entry in sorted(rm.ROUTES.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         for label, case in cases_of(entry):
             ordered = sorted(identities, key=lambda i: i in case.allowed)
+            if method == "GET" and case.allowed == rm.ANYONE:  # a public read: nobody to refuse
+                ordered = [i for i in ordered if i in PUBLIC_READ_SWEEP]
             for identity in ordered:
                 if identity in writes_only_for and method not in WRITES:
                     continue
