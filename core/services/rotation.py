@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.catalog import Catalog
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, RoleAssignment
@@ -783,6 +783,12 @@ def _rebalance(db: Session, session: ConsultationSession, now: datetime) -> list
     return promoted
 
 
+def _lock_talk(db: Session, session: ConsultationSession) -> None:
+    """Lock the talk's row and read it again (its status and capacity as they are now)."""
+    if lock_row(db, ConsultationSession, session.id) is None:
+        raise NotFound(N_("No such session."), field="session_id")
+
+
 def _bookable(session: ConsultationSession, now: datetime) -> None:
     if session.status != SessionStatus.SCHEDULED.value:
         raise Conflict(N_("This talk is not open for sign-up."), field="session_id")
@@ -792,9 +798,14 @@ def _bookable(session: ConsultationSession, now: datetime) -> None:
 
 def reserve_seat(db: Session, *, actor: Member, session: ConsultationSession, bringing: str = "",
                  now: datetime | None = None) -> SeatReservation:
-    """Take a seat, or a place on the waiting list when the talk is full."""
+    """Take a seat, or a place on the waiting list when the talk is full.
+
+    The talk's row is locked before the seats are counted (:func:`core.db.lock_row`):
+    residents signing up at the same moment take turns, so the talk never gets more
+    seats than it has and each gets the next place in line."""
     now = now or utcnow()
     require_member(actor, session.community_id)
+    _lock_talk(db, session)
     _bookable(session, now)
     if session.host_id == actor.id:
         raise Conflict(N_("You are the host of this talk."), field="session_id")
@@ -803,18 +814,20 @@ def reserve_seat(db: Session, *, actor: Member, session: ConsultationSession, br
         raise Conflict(N_("You already have a seat or a place on the waiting list."), field="session_id")
     position = (db.scalar(select(func.max(SeatReservation.position)).where(
         SeatReservation.session_id == session.id)) or 0) + 1
-    if row is None:
-        row = SeatReservation(session_id=session.id, member_id=actor.id, created_at=now)
-        db.add(row)
-    row.position = position
-    row.bringing = (bringing or "").strip()[:200]
-    row.status = ReservationStatus.WAITLISTED.value
-    row.updated_at = now
     try:
+        # the new row is added inside the savepoint: begin_nested() flushes what is pending
+        # first, and a failed insert there would fail the whole request
         with db.begin_nested():
+            if row is None:
+                row = SeatReservation(session_id=session.id, member_id=actor.id, created_at=now)
+                db.add(row)
+            row.position = position
+            row.bringing = (bringing or "").strip()[:200]
+            row.status = ReservationStatus.WAITLISTED.value
+            row.updated_at = now
             db.flush()
-    except IntegrityError as exc:  # two sign-ups for the same position at once
-        raise Conflict(N_("Please try again."), field="session_id") from exc
+    except IntegrityError as exc:  # (not expected under the lock) the same place taken at once
+        raise Conflict(N_("Someone signed up at the same moment; please try again."), field="session_id") from exc
     _rebalance(db, session, now)
     db.refresh(row)
     return row
@@ -824,6 +837,7 @@ def cancel_reservation(db: Session, *, actor: Member, session: ConsultationSessi
                        now: datetime | None = None) -> SeatReservation:
     """Give up a seat (or a place on the waiting list); the first one waiting gets the seat."""
     now = now or utcnow()
+    _lock_talk(db, session)  # as reserve_seat: the seat goes to the first in line, once
     row = my_reservation(db, session, actor)
     if row is None or row.status == ReservationStatus.CANCELLED.value:
         raise NotFound(N_("You have no seat at this talk."), field="session_id")
