@@ -13,6 +13,7 @@ from typing import Any, Iterator, TypeVar
 from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -112,6 +113,9 @@ def lock_row(db: Session, entity: type[T], ident: Any) -> T | None:
     (``BEGIN IMMEDIATE``, or a write that takes it when a transaction is already open), so
     every writer waits; reads made after it see the latest commit."""
     db.flush()
+    held = db.identity_map.get(identity_key(entity, ident))
+    if held is not None:  # read again below, whatever version this transaction saw before
+        db.expire(held)
     table = inspect(entity).local_table
     conn = db.connection()
     if conn.dialect.name == "sqlite":

@@ -764,9 +764,9 @@ def set_status(db: Session, *, session: ConsultationSession, participant: Partic
     if status not in (SessionStatus.LIVE.value, SessionStatus.CLOSED.value):
         raise Invalid(N_("A session can be opened or closed here."), field="status")
     sessions_service.change_status(db, actor=member, session=session, status=status, now=now)
-    room = get_room(db, session.id)
+    room = _hold_room(db, session.id)  # after the session's row (change_status locks it), as every writer
     if status == SessionStatus.CLOSED.value:
-        current = _floor(db, session.id)
+        current = _floor(db, session.id)  # read under the lock: a grant racing the close is refused or ended
         if current is not None:
             ran_out = _time_is_up(current, now)
             _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_CLOSE,

@@ -333,7 +333,6 @@ def apply_to_host(db: Session, *, actor: Member, series: RotationSeries, venue_a
     label = (venue_label or "").strip() or N_("%(name)s's courtyard") % {"name": actor.display_name}
     if existing is None:
         application = HostApplication(series_id=series.id, member_id=actor.id, created_at=now)
-        db.add(application)
     else:
         application = existing
         application.dates.clear()
@@ -345,7 +344,15 @@ def apply_to_host(db: Session, *, actor: Member, series: RotationSeries, venue_a
     application.bring_note = (bring_note or "").strip()
     application.status = "active"
     application.dates.extend(ApplicationDate(day=d) for d in sorted(dates))
-    db.flush()
+    try:
+        # added inside the savepoint: the same offer sent twice at once (a double tap)
+        # fails here, on the unique (series, member), not at the commit as a server error
+        with db.begin_nested():
+            db.add(application)
+            db.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("You have already applied to host this series; withdraw it to apply again."),
+                       field="series_id") from exc
     return application
 
 

@@ -318,7 +318,14 @@ def open_motion(db: Session, *, actor: Member | None, motion: Motion, now: datet
         raise Conflict(N_("Only a draft motion can be opened."), field="status")
     if motion.closes_at is not None and motion.closes_at <= now:
         raise Invalid(N_("The closing time has already passed."), field="closes_at")
-    motion.status = MotionStatus.OPEN.value
+    # a conditional UPDATE, as close_motion: of two hosts opening at once one opens it,
+    # the other is told it is not a draft any more (one motion_opened event, one opened_at)
+    opened = db.execute(update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.DRAFT.value)
+                        .values(status=MotionStatus.OPEN.value)
+                        .execution_options(synchronize_session=False)).rowcount
+    if opened != 1:
+        raise Conflict(N_("Only a draft motion can be opened."), field="status")
+    db.refresh(motion)  # (the row is ours until commit: the UPDATE locked it)
     motion.opened_at = now
     if motion.opens_at is None:
         motion.opens_at = now
