@@ -35,8 +35,8 @@ def upgrade() -> None:
     op.execute(sa.text(
         "UPDATE live_floor_requests SET status = 'withdrawn', ended_at = raised_at"
         " WHERE status = 'waiting' AND id NOT IN ("
-        "  SELECT MIN(first.id) FROM live_floor_requests first WHERE first.status = 'waiting'"
-        "  GROUP BY first.session_id, first.participant_id)"))
+        "  SELECT MIN(w.id) FROM live_floor_requests w WHERE w.status = 'waiting'"
+        "  GROUP BY w.session_id, w.participant_id)"))
     op.create_index("uq_live_floor_requests_speaking", "live_floor_requests", ["session_id"], unique=True,
                     sqlite_where=sa.text(SPEAKING), postgresql_where=sa.text(SPEAKING))
     op.create_index("uq_live_floor_requests_waiting", "live_floor_requests", ["session_id", "participant_id"],
