@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -786,10 +786,19 @@ def escalate_overdue(db: Session, *, now: datetime | None = None,
         chain = escalation_chain(db, issue.place)
         goal = target_level(issue, len(chain), now)
         while issue.escalation_level < goal:
-            source, target = chain[issue.escalation_level], chain[issue.escalation_level + 1]
-            issue.escalation_level += 1
-            issue.escalation_place_id = target.id
-            issue.updated_at = now
+            level = issue.escalation_level
+            source, target = chain[level], chain[level + 1]
+            # a conditional UPDATE: two requests escalating lazily at the same moment (two
+            # residents opening the list) move it once, and only the one that did tells
+            moved_now = db.execute(update(Issue).where(Issue.id == issue.id, Issue.escalation_level == level)
+                                   .values(escalation_level=level + 1, escalation_place_id=target.id,
+                                           updated_at=now)
+                                   .execution_options(synchronize_session=False)).rowcount == 1
+            db.refresh(issue, ["escalation_level", "escalation_place_id", "updated_at"])
+            if not moved_now:
+                if issue.escalation_level <= level:  # pragma: no cover - the row changed otherwise
+                    break
+                continue
             _event(db, issue, "escalated", None, now, level=issue.escalation_level, from_place=source.name,
                    to_place=target.name, due_at=issue.due_at.isoformat())
             db.flush()

@@ -6,7 +6,7 @@ told (a 409 naming the field), never a server error, never the change made twice
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Callable
 
 import pytest
@@ -187,3 +187,27 @@ def test_one_offer_to_host_sent_twice_at_once(race_app, race_world, clock):
     assert committed == 1 and told(errors, "series_id"), errors
     with scope(race_app) as db:
         assert db.scalar(select(func.count()).select_from(HostApplication)) == 1
+
+
+def test_an_overdue_issue_escalated_by_two_requests_at_once_moves_once(race_app, race_world, clock):
+    cy = race_app.extensions["courtyard"]
+    with scope(race_app) as db:
+        admin = db.get(Member, race_world.ids["admin"])
+        issue = issues_service.raise_issue(
+            db, actor=db.get(Member, race_world.ids["resident2"]), catalog=cy.catalog,
+            community=db.get(Community, race_world.community_id), title="芙蓉中路三段违停", description="",
+            category_key="environment", place_id=race_world.place_ids["building"], now=clock.now)
+        issues_service.assign(db, actor=admin, issue=issue, department_member_id=race_world.ids["department"],
+                              due_at=clock.now + timedelta(days=2), now=clock.now)
+        issue_id = issue.id
+    later = clock.now + timedelta(days=2, hours=1)  # overdue: one level up
+
+    def escalate(db: Any) -> None:  # what opening the issue list does, lazily
+        issues_service.escalate_overdue(db, now=later, community_id=race_world.community_id)
+
+    committed, errors = at_once(race_app, escalate, n=3)
+    assert errors == [] and committed == 3
+    with scope(race_app) as db:
+        escalations = db.scalar(select(func.count()).select_from(IssueEvent).where(
+            IssueEvent.issue_id == issue_id, IssueEvent.kind == "escalated"))
+        assert escalations == 1 and db.get(Issue, issue_id).escalation_level == 1
