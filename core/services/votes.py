@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, Place, RoleAssignment
@@ -163,6 +163,10 @@ def set_representatives(db: Session, *, actor: Member | None, community: Communi
     ids = list(dict.fromkeys(member_ids))
     for member_id in ids:
         get_in_community(db, Member, member_id, community.id, field="member_ids")
+    # the community's row first: two staff replacing the list at once take turns (on
+    # PostgreSQL the second's DELETE would not see the first's new rows, and both lists
+    # would be kept, or collide on the unique index)
+    lock_row(db, Community, community.id)
     db.execute(delete(Representative).where(Representative.community_id == community.id))
     rows = [Representative(community_id=community.id, member_id=i) for i in ids]
     db.add_all(rows)

@@ -211,3 +211,22 @@ def test_an_overdue_issue_escalated_by_two_requests_at_once_moves_once(race_app,
         escalations = db.scalar(select(func.count()).select_from(IssueEvent).where(
             IssueEvent.issue_id == issue_id, IssueEvent.kind == "escalated"))
         assert escalations == 1 and db.get(Issue, issue_id).escalation_level == 1
+
+
+def test_two_staff_replacing_the_representatives_at_once(race_app, race_world):
+    ids = race_world.ids
+    lists = [[ids["resident"], ids["resident2"]], [ids["resident2"], ids["other_resident"]]]
+    turn = iter(range(2))
+    lock = threading.Lock()
+
+    def replace(db: Any) -> None:
+        with lock:
+            mine = lists[next(turn)]
+        votes_service.set_representatives(db, actor=db.get(Member, ids["admin"]),
+                                          community=db.get(Community, race_world.community_id), member_ids=mine)
+
+    committed, errors = at_once(race_app, replace)
+    assert errors == [] and committed == 2
+    with scope(race_app) as db:
+        kept = sorted(m.id for m in votes_service.representatives(db, race_world.community_id))
+    assert kept in [sorted(x) for x in lists]  # one list or the other, not both, not a server error
