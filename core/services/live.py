@@ -566,7 +566,8 @@ def hide_message(db: Session, *, session: ConsultationSession, participant: Part
                  reason: str, key: str | None = None, now: datetime | None = None) -> LiveEvent:
     now = now or utcnow()
     require_host(participant)
-    message = db.get(LiveMessage, message_id)
+    _hold_room(db, session.id)  # two moderators hiding one message at once: the second is told
+    message = db.get(LiveMessage, message_id, populate_existing=True)
     if message is None or message.session_id != session.id:
         raise NotFound(N_("No such message in this session."), field="message_id")
     if message.hidden_at is not None:

@@ -144,3 +144,27 @@ def test_a_grant_that_cannot_take_the_floor_back_is_refused(live, monkeypatch):
     ack = host.op("grant_floor", participant_id=guest.you["id"])
     assert ack["ok"] is False and ack["error"]["status"] == 409, ack
     assert len(_speaking(live)) == 1
+
+
+def test_one_message_hidden_by_two_moderators_at_once_is_hidden_once(race_world):
+    world = race_world
+    host_id, guests = _guests(world, 1)
+    cy = world.app.extensions["courtyard"]
+    with session_scope(cy.sessionmaker) as db:
+        session, p = live_service.context(db, session_id=world.session_id, participant_id=guests[0])
+        message_id = live_service.post_message(db, session=session, participant=p, body="广告", now=world.clock.now
+                                               ).payload["id"]
+
+    def hide(n: int) -> Callable[[Any], Any]:
+        def call(db: Any) -> Any:
+            session, host = live_service.context(db, session_id=world.session_id, participant_id=host_id)
+            return live_service.hide_message(db, session=session, participant=host, message_id=message_id,
+                                             reason="广告", key=f"{host_id}:hide-{n}", now=world.clock.now)
+        return call
+
+    committed, errors = _at_once(world, [hide(n) for n in range(2)])
+    assert committed == 1 and len(errors) == 1 and getattr(errors[0], "status", None) == 409, errors
+    with session_scope(cy.sessionmaker) as db:
+        hidden = db.scalar(select(func.count()).select_from(LiveEvent).where(
+            LiveEvent.session_id == world.session_id, LiveEvent.kind == "hidden"))
+    assert hidden == 1
