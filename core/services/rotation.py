@@ -913,8 +913,16 @@ def issue_calendar_token(db: Session, *, actor: Member, now: datetime | None = N
     token = secrets.token_urlsafe(24)
     row = db.scalar(select(CalendarToken).where(CalendarToken.member_id == actor.id))
     if row is None:
-        row = CalendarToken(member_id=actor.id)
-        db.add(row)
+        try:
+            # the first link asked for twice at once (a double tap): the second meets the
+            # unique member_id here and replaces the first one's secret, as a later ask does
+            with db.begin_nested():
+                db.add(CalendarToken(member_id=actor.id, token_hash=_hash(token), created_at=now or utcnow()))
+                db.flush()
+            return token
+        except IntegrityError:
+            row = db.scalar(select(CalendarToken).where(CalendarToken.member_id == actor.id))
+            assert row is not None
     row.token_hash = _hash(token)
     row.created_at = now or utcnow()
     db.flush()

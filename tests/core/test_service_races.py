@@ -230,3 +230,21 @@ def test_two_staff_replacing_the_representatives_at_once(race_app, race_world):
     with scope(race_app) as db:
         kept = sorted(m.id for m in votes_service.representatives(db, race_world.community_id))
     assert kept in [sorted(x) for x in lists]  # one list or the other, not both, not a server error
+
+
+def test_a_first_calendar_link_asked_for_twice_at_once(race_app, race_world):
+    tokens: list[str] = []
+
+    def issue(db: Any) -> None:
+        tokens.append(rs.issue_calendar_token(db, actor=db.get(Member, race_world.ids["resident2"])))
+
+    committed, errors = at_once(race_app, issue)
+    assert errors == [] and committed == 2
+    with scope(race_app) as db:
+        working = []
+        for token in tokens:
+            try:
+                working.append(rs.member_for_calendar_token(db, token).id)
+            except DomainError:
+                pass
+    assert working == [race_world.ids["resident2"]]  # one link, the later one, works
