@@ -108,8 +108,8 @@ def lock_row(db: Session, entity: type[T], ident: Any) -> T | None:
 
     A decision that depends on what is stored ("is the floor free?", "how many seats are
     taken?") must be read after this, or two writers both read the old state and both act
-    on it. PostgreSQL: ``SELECT … FOR UPDATE`` (other lockers of the row wait for our
-    commit). SQLite has no row locks: the database's write lock is taken instead
+    on it. PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (other lockers of the row wait for
+    our commit). SQLite has no row locks: the database's write lock is taken instead
     (``BEGIN IMMEDIATE``, or a write that takes it when a transaction is already open), so
     every writer waits; reads made after it see the latest commit."""
     db.flush()
@@ -125,8 +125,10 @@ def lock_row(db: Session, entity: type[T], ident: Any) -> T | None:
         else:  # a write that changes nothing still takes the write lock
             conn.exec_driver_sql(f'DELETE FROM "{table.name}" WHERE 0')
         return db.get(entity, ident, populate_existing=True)
-    # OF the entity's table: rows joined in by eager loading are read, not locked
-    return db.get(entity, ident, with_for_update={"of": table}, populate_existing=True)
+    # FOR NO KEY UPDATE (the lock an UPDATE of the row takes): lockers wait for each other,
+    # but inserting a row that refers to it (a foreign key check) does not wait; OF the
+    # entity's table: rows joined in by eager loading are read, not locked
+    return db.get(entity, ident, with_for_update={"of": table, "key_share": True}, populate_existing=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -32,6 +32,7 @@ from typing import Any, Iterable
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from core import events
@@ -501,7 +502,9 @@ def _held_floor(db: Session, session: ConsultationSession) -> FloorRequest | Non
     """Lock the room (:func:`_hold_room`), then read the session's status and the turn
     holding the floor as they are now (not as this transaction saw them before)."""
     room = _hold_room(db, session.id)
-    db.refresh(session, ["status"])
+    # the status only (the session's other columns, and its version, are not ours to reload)
+    status = db.scalar(select(ConsultationSession.status).where(ConsultationSession.id == session.id))
+    set_committed_value(session, "status", status)
     if room.floor_request_id is None:
         return None
     return db.get(FloorRequest, room.floor_request_id, populate_existing=True)
@@ -764,8 +767,11 @@ def set_status(db: Session, *, session: ConsultationSession, participant: Partic
     require_host(participant)
     if status not in (SessionStatus.LIVE.value, SessionStatus.CLOSED.value):
         raise Invalid(N_("A session can be opened or closed here."), field="status")
+    # the room before the session's row: a grant holding the room inserts rows that refer to
+    # the session, which wait for the UPDATE of its join code (a key) — the other order
+    # deadlocks on PostgreSQL
+    room = _hold_room(db, session.id)
     sessions_service.change_status(db, actor=member, session=session, status=status, now=now)
-    room = _hold_room(db, session.id)  # after the session's row (change_status locks it), as every writer
     if status == SessionStatus.CLOSED.value:
         current = _floor(db, session.id)  # read under the lock: a grant racing the close is refused or ended
         if current is not None:

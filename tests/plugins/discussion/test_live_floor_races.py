@@ -168,3 +168,27 @@ def test_one_message_hidden_by_two_moderators_at_once_is_hidden_once(race_world)
         hidden = db.scalar(select(func.count()).select_from(LiveEvent).where(
             LiveEvent.session_id == world.session_id, LiveEvent.kind == "hidden"))
     assert hidden == 1
+
+
+def test_a_grant_racing_the_close_leaves_nobody_speaking(race_world):
+    world = race_world
+    host_id, guests = _guests(world, 8)
+
+    def grant(to: int) -> Callable[[Any], Any]:
+        def call(db: Any) -> Any:
+            session, host = live_service.context(db, session_id=world.session_id, participant_id=host_id)
+            return live_service.grant_floor(db, session=session, participant=host, to_participant_id=to,
+                                            key=f"{host_id}:grant-{to}", now=world.clock.now)
+        return call
+
+    def close(db: Any) -> Any:
+        from core.models import Member
+
+        session, host = live_service.context(db, session_id=world.session_id, participant_id=host_id)
+        return live_service.set_status(db, session=session, participant=host, status="closed",
+                                       member=db.get(Member, world.ids["host"]), key=f"{host_id}:close",
+                                       now=world.clock.now)
+
+    committed, errors = _at_once(world, [grant(g) for g in guests] + [close])
+    assert all(getattr(e, "status", None) == 409 for e in errors), errors
+    assert _speaking(world) == []  # grants before the close ended with it; those after it were refused
