@@ -4,7 +4,6 @@ not take the floor back is refused, not acknowledged."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import pytest
@@ -15,6 +14,7 @@ from core.db import session_scope
 from core.models import ConsultationSession, LiveEvent
 from core.models.live import FloorRequest, LiveRoom
 from core.services import live as live_service
+from tests import races
 from tests.conftest import make_app
 from tests.plugins.discussion.conftest import LiveWorld
 
@@ -42,28 +42,9 @@ def _guests(world: LiveWorld, n: int) -> tuple[int, list[int]]:
 
 
 def _at_once(world: LiveWorld, calls: list[Callable[[Any], Any]]) -> tuple[int, list[BaseException]]:
-    """Run each call in its own thread and unit of work, all released together; returns
-    how many committed and what the others raised."""
-    cy = world.app.extensions["courtyard"]
-    barrier = threading.Barrier(len(calls))
-    done: list[int] = []
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[Any], Any]) -> None:
-        try:
-            barrier.wait(10)
-            with session_scope(cy.sessionmaker) as db:
-                call(db)
-            done.append(1)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return len(done), errors
+    """Each call in its own thread and unit of work, at the same moment
+    (:func:`tests.races.at_once`): how many committed, and what the others raised."""
+    return races.at_once(world.app.extensions["courtyard"].sessionmaker, calls)
 
 
 def _speaking(world: LiveWorld) -> list[int]:
