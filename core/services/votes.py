@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, Place, RoleAssignment
@@ -195,6 +195,10 @@ def set_representatives(db: Session, *, actor: Member | None, community: Communi
     ids = list(dict.fromkeys(member_ids))
     for member_id in ids:
         get_in_community(db, Member, member_id, community.id, field="member_ids")
+    # the community's row first: two staff replacing the list at once take turns (on
+    # PostgreSQL the second's DELETE would not see the first's new rows, and both lists
+    # would be kept, or collide on the unique index)
+    lock_row(db, Community, community.id)
     db.execute(delete(Representative).where(Representative.community_id == community.id))
     rows = [Representative(community_id=community.id, member_id=i) for i in ids]
     db.add_all(rows)
@@ -352,7 +356,14 @@ def open_motion(db: Session, *, actor: Member | None, motion: Motion, now: datet
         raise Conflict(N_("Only a draft motion can be opened."), field="status")
     if motion.closes_at is not None and motion.closes_at <= now:
         raise Invalid(N_("The closing time has already passed."), field="closes_at")
-    motion.status = MotionStatus.OPEN.value
+    # a conditional UPDATE, as close_motion: of two hosts opening at once one opens it,
+    # the other is told it is not a draft any more (one motion_opened event, one opened_at)
+    opened = db.execute(update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.DRAFT.value)
+                        .values(status=MotionStatus.OPEN.value)
+                        .execution_options(synchronize_session=False)).rowcount
+    if opened != 1:
+        raise Conflict(N_("Only a draft motion can be opened."), field="status")
+    db.refresh(motion)  # (the row is ours until commit: the UPDATE locked it)
     motion.opened_at = now
     if motion.opens_at is None:
         motion.opens_at = now
