@@ -4,8 +4,9 @@ enter Courtyard, and the request gate that applies it to every request.
 Text: no NUL (PostgreSQL refuses it), no other C0 control character but tab, line feed
 and carriage return, no lone surrogate (``"a\\ud800"`` is valid JSON, but no page or
 database can encode it) and no U+FFFE/U+FFFF non-characters. Query parameters and URL
-parts are single lines. Numbers fit a 64-bit signed integer (the database's ``BIGINT``);
-ids in URLs are 1 .. 2^63-1 (anything else is a 404). JSON bodies nest at most
+parts are single lines. Numbers fit a 32-bit signed integer (the database's ``INTEGER``
+columns, ids included: PostgreSQL refuses more); ids in URLs are 0 .. 2^31-1 (anything
+else is a 404). JSON bodies nest at most
 ``MAX_DEPTH`` levels.
 
 :func:`text_fault` and :func:`find_text_fault` are used by the request gate (query,
@@ -27,8 +28,9 @@ from werkzeug.routing import IntegerConverter
 from core.i18n import N_
 from web.i18n import Msg
 
-INT_MIN = -(2**63)
-INT_MAX = 2**63 - 1
+#: the range of the database's INTEGER columns (every id is one): PostgreSQL's int4
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
 MAX_DEPTH = 64
 
 BAD_TEXT = N_("This text contains a character that cannot be stored (a control character or a broken one); "
@@ -123,7 +125,7 @@ def check_request() -> None:
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` bounded to what the database can hold: 0 .. 2^63-1 (a larger number
+    """``<int:…>`` bounded to what the database can hold: 0 .. 2^31-1 (a larger number
     is a 404, as for any id that names nothing)."""
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 0, max: int | None = INT_MAX,

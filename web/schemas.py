@@ -52,7 +52,7 @@ class YearRange(validate.Validator):
 
 
 def _bound(field: fields.Field) -> None:
-    """Give ``field`` (a schema's own copy) the database's limits: integers fit a BIGINT,
+    """Give ``field`` (a schema's own copy) the database's limits: integers fit an INTEGER column,
     dates fall within YEAR_MIN .. YEAR_MAX. Lists are bounded element by element."""
     if isinstance(field, fields.List):
         _bound(field.inner)
