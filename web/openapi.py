@@ -33,7 +33,7 @@ def schema_name(schema: Any) -> str:
 
 
 #: an id in a URL: what the ``<int:…>`` converter accepts (web.inputs.IdConverter)
-ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT_MAX}
+ID_SCHEMA = {"type": "integer", "format": "int32", "minimum": 1, "maximum": INT_MAX}
 
 
 def build_spec() -> dict[str, Any]:
