@@ -188,10 +188,11 @@ def api_create(slug: str):
 
     actor = signed_in()
     motion = create_from(load_json(s.MotionInSchema()), actor)
-    commit()
+    response = jsonify(dump_motion(motion))
+    commit()  # after the answer is made: a failure making it leaves nothing written
     if motion.status == "open":
         announce([svc.MotionChange(motion)])
-    return jsonify(dump_motion(motion)), 201
+    return response, 201
 
 
 @bp.get(f"{API}/motions/<int:motion_id>")

@@ -148,3 +148,41 @@ def test_a_value_stored_before_the_fix_does_not_break_pages(app, world):
     assert client.get(f"/c/{world.slug}").status_code == 200
     r = client.get(f"/api/v1/communities/{world.slug}/categories")
     assert r.status_code == 200 and "Roads" in r.get_data(as_text=True)
+
+
+def test_an_answer_that_cannot_be_made_leaves_nothing_written(app, monkeypatch):
+    """The commit comes after the answer is made: when making it fails (here the dump of
+    the new category, of the new motion and of the replied issue), the client gets an
+    error and nothing was written — a retry does not meet a half-made record."""
+    import plugins.issues.views as issue_views
+    import plugins.voting.views as voting_views
+    from core.models import IssueEvent
+    from core.models.community import CustomCategory
+    from core.models.vote import Motion
+    from web import schemas
+
+    world = _setup(app)
+    api = f"/api/v1/communities/{world.slug}"
+    resident, rh = _client(app, world, "resident2")
+    issue = resident.post(f"{api}/issues", headers=rh, json={
+        "title": "水管漏水", "category_key": "livelihood", "place_id": world.place_ids["building"]}).get_json()
+    staff, sh = _client(app, world, "admin")
+    staff.post(f"{api}/issues/{issue['id']}/triage", headers=sh, json={"decision": "accept"})
+    staff.post(f"{api}/issues/{issue['id']}/assign", headers=sh,
+               json={"department_member_id": world.ids["department"], "due_in_days": 3})
+    dept, dh = _client(app, world, "department")
+    before = {m: _rows(app, m) for m in (CustomCategory, Motion, IssueEvent)}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the answer could not be made")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    monkeypatch.setattr(schemas.CategorySchema, "dump", broken)
+    monkeypatch.setattr(voting_views, "dump_motion", broken)
+    monkeypatch.setattr(issue_views, "dump_issue", broken)
+    assert staff.post(f"{api}/categories", headers=sh, json={
+        "key": "roads", "names": {"zh_CN": "道路", "en": "Roads"}}).status_code == 500
+    assert staff.post(f"{api}/motions", headers=sh, json={
+        "title": "先修哪条路？", "method": "plurality", "options": ["东路", "西路"]}).status_code == 500
+    assert dept.post(f"{api}/issues/{issue['id']}/reply", headers=dh, json={"body": "已安排"}).status_code == 500
+    assert {m: _rows(app, m) for m in before} == before
