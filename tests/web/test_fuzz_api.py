@@ -1,9 +1,9 @@
 """The OpenAPI document, fuzzed: schemathesis generates requests for every documented
 operation from ``/api/openapi.json`` (valid and invalid ones) and sends them through the
 WSGI app, errors handled as in production, as an anonymous visitor, a resident and an
-admin (bearer API tokens), on SQLite and PostgreSQL. No answer may be a server error, and every documented answer must match
-its documented schema. Bounded: a fixed number of examples, no example database, no shrinking,
-well under two minutes for both databases."""
+admin (bearer API tokens), on SQLite and PostgreSQL. No answer may be a server error,
+and every documented answer must match its documented schema. Bounded: a fixed number of
+examples, no example database, no shrinking; about 30 s per database."""
 
 from __future__ import annotations
 
