@@ -144,10 +144,24 @@ def test_a_value_stored_before_the_fix_does_not_break_pages(app, world):
     with session_scope(app.extensions["courtyard"].sessionmaker) as db:
         db.add(CustomCategory(community_id=world.community_id, key="roads", names={"zh_CN": "路\ud800", "en": "Roads"},
                         color="#123456"))
-    client, _ = _client(app, world, "admin")
+    client, headers = _client(app, world, "admin")
     assert client.get(f"/c/{world.slug}").status_code == 200
     r = client.get(f"/api/v1/communities/{world.slug}/categories")
     assert r.status_code == 200 and "Roads" in r.get_data(as_text=True)
+
+    # a motion option (a JSON column keeps the surrogate escaped; reading it back gives it)
+    from sqlalchemy import update
+
+    from core.models.vote import Motion
+
+    motion = client.post(f"/api/v1/communities/{world.slug}/motions", headers=headers, json={
+        "title": "先修哪条路？", "method": "plurality", "options": ["东路", "西路"]}).get_json()
+    with session_scope(app.extensions["courtyard"].sessionmaker) as db:
+        db.execute(update(Motion).where(Motion.id == motion["id"]).values(options=["东路", "西\ud800"]))
+    assert client.get(f"/c/{world.slug}/motions").status_code == 200
+    assert client.get(f"/c/{world.slug}/motions/{motion['id']}").status_code == 200
+    r = client.get(f"/api/v1/communities/{world.slug}/motions/{motion['id']}")
+    assert r.status_code == 200 and r.get_json()["options"] == ["东路", "西\ud800"]
 
 
 def test_an_answer_that_cannot_be_made_leaves_nothing_written(app, monkeypatch):
