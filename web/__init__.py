@@ -25,7 +25,9 @@ log = logging.getLogger("courtyard.web")
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
-    app.json.ensure_ascii = False  # Chinese stays readable in API responses
+    from web import inputs
+
+    inputs.init_app(app)  # ids, JSON and the request gate, before any route or preprocessor
 
     engine = make_engine(app.config["DATABASE_URL"], **engine_options(app.config))
     if app.config.get("CREATE_TABLES"):  # tests on a throwaway database

@@ -109,9 +109,10 @@ def create_category(slug: str):
     data = s.load_json(s.CategoryInSchema())
     cat = categories_service.create_category(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                              community=g.community, **data)
-    commit()
-    return jsonify(s.CategorySchema().dump({"key": cat.key, "name": cat.name(locale()), "names": dict(cat.names),
-                                            "color": cat.color})), 201
+    response = jsonify(s.CategorySchema().dump({"key": cat.key, "name": cat.name(locale()), "names": dict(cat.names),
+                                                "color": cat.color}))
+    commit()  # after the answer is made: a failure making it leaves nothing written
+    return response, 201
 
 
 @bp.get("/communities/<slug>/sessions")
@@ -131,8 +132,9 @@ def create_session(slug: str):
     data = s.load_json(s.SessionInSchema())
     session = sessions_service.create_session(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                               community=g.community, **data)
-    commit()
-    return jsonify(dump_session(session)), 201
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response, 201
 
 
 def _session(session_id: int) -> ConsultationSession:
@@ -157,8 +159,9 @@ def update_session(slug: str, session_id: int):
     version = data.pop("version", None)
     session = sessions_service.update_session(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                               session=_session(session_id), changes=data, expected_version=version)
-    commit()
-    return jsonify(dump_session(session))
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response
 
 
 @bp.post("/communities/<slug>/sessions/<int:session_id>/status")
@@ -168,8 +171,9 @@ def session_status(slug: str, session_id: int):
     data = s.load_json(s.StatusInSchema())
     session = sessions_service.change_status(get_db(), actor=actor, session=_session(session_id),
                                              status=data["status"])
-    commit()
-    return jsonify(dump_session(session))
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response
 
 
 @bp.post("/communities/<slug>/sessions/<int:session_id>/agenda")
@@ -179,8 +183,9 @@ def add_agenda_item(slug: str, session_id: int):
     data = s.load_json(s.AgendaItemInSchema())
     item = sessions_service.add_agenda_item(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                             session=_session(session_id), **data)
-    commit()
-    return jsonify(s.AgendaItemSchema().dump(item)), 201
+    response = jsonify(s.AgendaItemSchema().dump(item))
+    commit()  # after the answer is made
+    return response, 201
 
 
 @bp.get("/communities/<slug>/plugins")

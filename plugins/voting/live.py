@@ -42,6 +42,7 @@ from core.services import votes as svc
 from web.auth import current_member
 from web.db import get_db
 from web.i18n import Msg, translate, translate_errors
+from web.inputs import INT_MAX, find_text_fault
 
 log = logging.getLogger("courtyard.voting")
 
@@ -234,11 +235,13 @@ def _plain_vote(data: Any) -> dict[str, Any] | None:
     if type(data) is not dict or "ballot" not in data or not data.keys() <= _VOTE_KEYS:
         return None
     cid, motion_id, key = data.get("cid"), data.get("motion_id"), data.get("voter_key")
-    if type(cid) is not str or not _CID.fullmatch(cid) or type(motion_id) is not int:
+    if type(cid) is not str or not _CID.fullmatch(cid) or type(motion_id) is not int or not 0 < motion_id <= INT_MAX:
         return None
     if key is not None and (type(key) is not str or len(key) < 16 or not _CID.fullmatch(key)):
         return None
     if data["ballot"] is None or data.get("member_id") is not None:
+        return None
+    if find_text_fault(data["ballot"]) is not None:  # the schema names the field at fault
         return None
     return {"ballot": data["ballot"], "cid": cid, "motion_id": motion_id, "voter_key": key, "member_id": None}
 
