@@ -132,6 +132,22 @@ def lock_row(db: Session, entity: type[T], ident: Any) -> T | None:
 
 
 
+def savepoint(db: Session) -> Any:
+    """``db.begin_nested()``, safe on SQLite: a savepoint inside the caller's transaction.
+
+    pysqlite opens a transaction only before a data-changing statement, so a SAVEPOINT
+    issued first would itself *be* the transaction, and its RELEASE would commit everything
+    so far behind the caller's back (a failure after it, say while the answer is made,
+    would then leave a half-written record). On SQLite the transaction is opened first
+    (``BEGIN IMMEDIATE``: the write lock, which the savepoint's writes take anyway)."""
+    conn = db.connection()
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if driver is not None and not driver.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return db.begin_nested()
+
+
 def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
     """Sessions on ``engine``; ``info`` is given to every session (``session.info``: e.g.
     the ballot seal of secret votes, ``core.services.ballot_seal``)."""

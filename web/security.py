@@ -25,9 +25,11 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from web.inputs import CourtyardResponse as _TextSafeResponse
 
 #: the same on every response, pages, API and errors alike (deploy/nginx sets them too,
 #: for what nginx answers itself)
@@ -44,10 +46,11 @@ _ORIGIN = re.compile(r"^(https?)://([A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 
 
-class CourtyardResponse(Response):
+class CourtyardResponse(_TextSafeResponse):
     """Every cookie set over https (or with ``COURTYARD_SECURE_COOKIES``) is ``Secure``:
     the session cookie, Flask-Login's remember-me cookie and the preference cookies all
-    pass through here."""
+    pass through here. (A page holding a broken character still renders:
+    :class:`web.inputs.CourtyardResponse`.)"""
 
     def set_cookie(self, key: str, value: str = "", *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         if not kwargs.get("secure") and not args and has_request_context() and (

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.catalog import Catalog
+from core.db import savepoint
 from core.errors import Conflict, Invalid
 from core.i18n import N_
 from core.models import Community, CustomCategory, Member
@@ -56,7 +57,7 @@ def create_category(db: Session, *, actor: Member | None, catalog: Catalog, comm
     try:
         # inside a savepoint: two staff adding the same key at once meet the unique
         # (community, key) here, and the second is told, instead of a server error
-        with db.begin_nested():
+        with savepoint(db):
             db.add(CustomCategory(community_id=community.id, key=key, names=dict(names), color=color))
             db.flush()
     except IntegrityError as exc:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.db import savepoint
 from core.errors import Conflict, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, Member, Place, RoleAssignment
@@ -90,7 +91,7 @@ def add_member(db: Session, *, actor: Member | None, community: Community, displ
     )
     db.add(member)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.flush()
     except IntegrityError as exc:
         raise Conflict(N_("This user name is taken."), field="username") from exc

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import events
-from core.db import lock_row, utcnow
+from core.db import lock_row, savepoint, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import AgendaItem, Community, ConsultationSession, Member, Place, RoleAssignment
@@ -435,7 +435,7 @@ def support(db: Session, *, actor: Member, issue: Issue, now: datetime | None = 
         raise Conflict(N_("This issue is no longer open for support."), field="status")
     row = IssueSupport(issue_id=issue.id, member_id=actor.id, created_at=now)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(row)
             db.flush()
     except IntegrityError as exc:
@@ -504,7 +504,7 @@ def create_outside_body(db: Session, *, actor: Member | None, community: Communi
         raise Conflict(N_("An outside body with this name exists."), field="name")
     body = OutsideBody(community_id=community.id, name=name, contact=contact)
     try:
-        with db.begin_nested():  # the same name added twice at once: the second is told
+        with savepoint(db):  # the same name added twice at once: the second is told
             db.add(body)
             db.flush()
     except IntegrityError as exc:
@@ -651,7 +651,7 @@ def rate(db: Session, *, actor: Member, catalog: Any, issue: Issue, score: int, 
     row = IssueRating(issue_id=issue.id, member_id=actor.id, round=issue.rating_round, score=score, comment=comment,
                       created_at=now)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(row)
             db.flush()
     except IntegrityError as exc:

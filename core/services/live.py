@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from core import events
-from core.db import lock_row, utcnow
+from core.db import lock_row, savepoint, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import ConsultationSession, Member
@@ -111,7 +111,7 @@ def get_room(db: Session, session_id: int) -> LiveRoom:
     room = db.get(LiveRoom, session_id)
     if room is None:
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 room = LiveRoom(session_id=session_id, last_seq=0)
                 db.add(room)
                 db.flush()
@@ -249,7 +249,7 @@ def join(db: Session, *, session: ConsultationSession, member: Member | None, si
             try:
                 # added inside the savepoint: begin_nested() flushes what is pending first, and
                 # a failed insert there would poison the whole transaction
-                with db.begin_nested():
+                with savepoint(db):
                     db.add(participant)
                     db.flush()
             except IntegrityError:  # the same member joined from two phones at once
@@ -306,7 +306,7 @@ def check_in(db: Session, *, actor: Member, session: ConsultationSession, member
     participant = Participant(session_id=session.id, member_id=member.id, display_name=member.display_name,
                               role=room_role(db, member, session), first_seen=now, last_seen=now)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(participant)
             db.flush()
     except IntegrityError:  # they joined on their own phone at the same moment

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.catalog import Catalog
-from core.db import lock_row, utcnow
+from core.db import lock_row, savepoint, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, RoleAssignment
@@ -347,7 +347,7 @@ def apply_to_host(db: Session, *, actor: Member, series: RotationSeries, venue_a
     try:
         # added inside the savepoint: the same offer sent twice at once (a double tap)
         # fails here, on the unique (series, member), not at the commit as a server error
-        with db.begin_nested():
+        with savepoint(db):
             db.add(application)
             db.flush()
     except IntegrityError as exc:
@@ -824,7 +824,7 @@ def reserve_seat(db: Session, *, actor: Member, session: ConsultationSession, br
     try:
         # the new row is added inside the savepoint: begin_nested() flushes what is pending
         # first, and a failed insert there would fail the whole request
-        with db.begin_nested():
+        with savepoint(db):
             if row is None:
                 row = SeatReservation(session_id=session.id, member_id=actor.id, created_at=now)
                 db.add(row)
@@ -916,7 +916,7 @@ def issue_calendar_token(db: Session, *, actor: Member, now: datetime | None = N
         try:
             # the first link asked for twice at once (a double tap): the second meets the
             # unique member_id here and replaces the first one's secret, as a later ask does
-            with db.begin_nested():
+            with savepoint(db):
                 db.add(CalendarToken(member_id=actor.id, token_hash=_hash(token), created_at=now or utcnow()))
                 db.flush()
             return token
@@ -985,7 +985,7 @@ def _once(db: Session, kind: str, target: str, now: datetime) -> bool:
     if db.scalar(select(ReminderSent.id).where(ReminderSent.kind == kind, ReminderSent.target == target)):
         return False
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(ReminderSent(kind=kind, target=target, sent_at=now))
             db.flush()
     except IntegrityError:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import events
 from core.catalog import Catalog
-from core.db import lock_row, utcnow
+from core.db import lock_row, savepoint, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import AgendaItem, Community, ConsultationSession, Member
@@ -161,7 +161,7 @@ def change_status(db: Session, *, actor: Member | None, session: ConsultationSes
     if status == SessionStatus.CLOSED.value:
         session.join_code = None  # codes expire when the session closes
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.flush()
     except IntegrityError as exc:  # pragma: no cover - a join code collision, ~1e-12
         raise Conflict(N_("Please try again."), field="status") from exc

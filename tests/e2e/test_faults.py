@@ -662,6 +662,9 @@ def test_database_briefly_unavailable_error_acks_and_retries(tmp_path, fresh_pos
     retried_after_503 = [e for e in entries if 503 in e["errors"] and e["ack"] is not None]
     first_ok_after_heal = min((e["acked_at"] for e in entries if e["acked_at"] and e["acked_at"] > healed_at),
                               default=None)
+    # acknowledged secret ballots wait sealed until their batch: the close writes out every
+    # one still sealed, so each acknowledged vote must be in the log after it
+    close_motions(srv.env | {"COURTYARD_DATABASE_URL": fresh_postgres}, list(seeded["motions"].values()))
     stored = check_votes(voters, stored_votes(fresh_postgres, seeded["motions"]))
     verified = {kind: courtyard_verify(srv.env | {"COURTYARD_DATABASE_URL": fresh_postgres}, motion_id)
                 for kind, motion_id in seeded["motions"].items()}
