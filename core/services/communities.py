@@ -15,6 +15,7 @@ from core.models import Community, Member, Place, RoleAssignment
 from core.models.member import Role, STAFF_ROLES
 from core.services.access import require_role
 from core.services.auth import hash_password
+from core.services.people import refresh_search_text
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 ROLE_VALUES = {r.value for r in Role}
@@ -88,6 +89,7 @@ def add_member(db: Session, *, actor: Member | None, community: Community, displ
         place_id=place.id if place else None,
         locale=locale,
     )
+    refresh_search_text(db, member)
     db.add(member)
     try:
         with db.begin_nested():
