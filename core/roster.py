@@ -66,7 +66,8 @@ ROLE_PLACE_MISSING = {
     "building_head": N_("A building head needs their building on the same row."),
     "unit_head": N_("A unit head needs their unit on the same row."),
 }
-_ROLE_SPLIT = re.compile(r"[、,，;；/／\s]+")
+_ROLE_SPLIT = re.compile(r"[、,，;；/／]+")
+_SPACE = re.compile(r"\s+")
 _HEADER_NOISE = re.compile(r"[\s*＊:：]|[(（]必填[)）]")
 
 LIMITS = {"name": 80, "grid": 120, "building": 120, "unit": 120, "room": 32, "household": 32,
@@ -299,10 +300,15 @@ def _row(roster: Roster, number: int, header: list[str | None], values: list[Any
                 "%(value)s is not a phone number (a mobile has 11 digits, a landline its area code)."),
                 {"value": cells["phone"]}))
             ok = False
-    for word in _ROLE_SPLIT.split(cells.get("role") or ""):
-        if not word:
-            continue
-        role = ROLE_WORDS.get(word.lower().replace(" ", ""))
+    words: list[str] = []
+    for chunk in _ROLE_SPLIT.split(cells.get("role") or ""):
+        # "building head" is one role; "网格长 居民" two
+        if chunk.strip() and ROLE_WORDS.get(_SPACE.sub("", chunk.lower())) is None:
+            words += chunk.split()
+        elif chunk.strip():
+            words.append(chunk)
+    for word in words:
+        role = ROLE_WORDS.get(_SPACE.sub("", word.lower()))
         if role is None:
             roster.problems.append(Problem(number, roster.headers["role"], N_(
                 "Unknown role %(role)s. Use 居民, 网格长, 楼栋长, 单元长, 主持人, 议事协调员, 职能部门 or 管理员."),

@@ -79,7 +79,7 @@ class _Places:
     def __init__(self, db: Session, community: Community):
         self.all = list(db.scalars(select(Place).where(Place.community_id == community.id).order_by(Place.id)))
         self.root = next((p for p in self.all if p.kind == "community"), None)
-        self.index: dict[tuple[int | None, str, str], Place] = {(p.parent_id, p.kind, p.name): p for p in self.all}
+        self.index: dict[tuple[Any, str, str], Place] = {(p.parent_id, p.kind, p.name): p for p in self.all}
         self.by_kind_name: dict[tuple[str, str], list[Place]] = {}
         for p in self.all:
             self.by_kind_name.setdefault((p.kind, p.name), []).append(p)
@@ -173,13 +173,14 @@ def _place_for(db: Session, community: Community, places: _Places, key: Any, cre
         else:
             parent = _place_for(db, community, places, key[1], created) if key[1] is not None else places.root
             kind, name = key[0], key[2]
-        parent_id = parent.id if parent is not None else None
-        place = places.index.get((parent_id, kind, name))
+        # a parent created in this import has no id yet: it is told apart by identity
+        parent_key = None if parent is None else parent.id if parent.id is not None else ("new", id(parent))
+        place = places.index.get((parent_key, kind, name))
         if place is None:
-            place = Place(community_id=community.id, parent_id=parent_id, kind=kind, name=name,
+            place = Place(community_id=community.id, kind=kind, name=name,
                           path=parent.path if parent is not None else "/")
             place.parent = parent
-            places.index[(parent_id, kind, name)] = place
+            places.index[(parent_key, kind, name)] = place
             created.append(place)
     cache[key] = place
     return place
