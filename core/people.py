@@ -6,15 +6,28 @@ over a stored column, and lists sort by a stored pinyin key.
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
 from typing import Iterable
 
 import phonenumbers
-from pypinyin import Style, lazy_pinyin
+
+# readings are looked up character by character (a name is not a phrase): pypinyin's
+# phrase dictionary, 0.4 s to load, is not needed
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+from pypinyin import Style, lazy_pinyin  # noqa: E402
 
 #: the region a number without a country code belongs to
 DEFAULT_REGION = "CN"
 _SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _cn_mobile() -> re.Pattern[str]:
+    """libphonenumber's own pattern of valid Chinese mobile numbers (its metadata)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    return re.compile(metadata.mobile.national_number_pattern)
 
 
 def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
@@ -23,6 +36,10 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str | None:
     text = raw.strip()
     if not text:
         return None
+    if region == "CN" and len(text) == 11 and text.isascii() and text.isdigit() and text[0] == "1":
+        # the common case, a bare mobile number, checked against the same metadata that
+        # phonenumbers.is_valid_number uses, without its general parser (10x faster)
+        return "+86" + text if _cn_mobile().fullmatch(text) else None
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -42,9 +59,46 @@ def mask_phone(phone: str | None) -> str:
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
-def _syllables(name: str) -> list[str]:
-    # errors="default" keeps Latin letters and digits as they are ("Anna" stays "anna")
-    return [s.lower() for s in lazy_pinyin(name, style=Style.NORMAL, errors="default") if s.strip()]
+@lru_cache(maxsize=50_000)
+def _char_pinyin(char: str) -> str:
+    return lazy_pinyin(char, style=Style.NORMAL)[0].lower()
+
+
+def _is_han(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\U00020000" <= char <= "\U0003134f"
+
+
+#: surnames read otherwise than the character's common reading (曾 zeng, not ceng)
+SURNAME_READINGS = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao", "区": "ou", "查": "zha",
+                    "盖": "ge", "乐": "yue", "覃": "qin", "翟": "zhai", "缪": "miao", "尉": "yu", "秘": "bi",
+                    "种": "chong", "召": "shao", "繁": "po", "员": "yun", "黑": "he", "长": "chang", "重": "chong"}
+
+
+@lru_cache(maxsize=50_000)
+def _syllables(name: str) -> tuple[str, ...]:
+    """Toneless pinyin of each Han character; a run of letters or digits is one
+    "syllable" as written ("Anna" stays "anna"). Character by character: a name is not a
+    phrase, and the per-character readings are cached (a roster of 10,000 names uses a
+    few hundred characters)."""
+    out: list[str] = []
+    run = ""
+    if name[:1] in SURNAME_READINGS:
+        out.append(SURNAME_READINGS[name[0]])
+        name = name[1:]
+    for char in name:
+        if _is_han(char):
+            if run:
+                out.append(run)
+                run = ""
+            out.append(_char_pinyin(char))
+        elif char.isalnum():
+            run += char.lower()
+        elif run:
+            out.append(run)
+            run = ""
+    if run:
+        out.append(run)
+    return tuple(out)
 
 
 def name_pinyin(name: str) -> str:

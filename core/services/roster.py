@@ -26,10 +26,12 @@ households, members and roles, in one go or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -195,7 +197,8 @@ def _create_places(db: Session, created: list[Place]) -> None:
         db.flush()
         for p in level:
             p.path = f"{p.parent.path if p.parent is not None else '/'}{p.id}/"
-        pending = [p for p in pending if p not in set(level)]
+        done = {id(p) for p in level}
+        pending = [p for p in pending if id(p) not in done]
     db.flush()
 
 
@@ -220,7 +223,8 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
         return unit or building or grid or (places.root if (row.grid or row.building) else None)
 
     # existing members, households and roles, loaded once
-    members = list(db.scalars(select(Member).where(Member.community_id == community.id)))
+    members = list(db.scalars(select(Member).where(Member.community_id == community.id)
+                              .options(lazyload(Member.roles))))
     by_phone = {m.phone: m for m in members if m.phone}
     by_name_household: dict[tuple[str, int], Member] = {}
     by_name_place: dict[tuple[str, int | None], Member] = {}
@@ -270,8 +274,8 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
     for row in roster.rows:
         root = group_root(row)
         groups.setdefault(root.row, []).append(row)
-    households_for: dict[int, Household | None] = {}
-    new_households: list[Household] = []
+    households_for: dict[int, Any] = {}
+    new_households: list[Any] = []
     matched_households: set[int] = set()
     representative: dict[int, RosterRow] = {}  # id(household) → the row that represents it
     for root_row, members_rows in groups.items():
@@ -282,7 +286,7 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
         if root.household:
             household = hh_by_number.get((home_id, root.household))
             if household is None:
-                household = Household(community_id=community.id, place_id=home_id, number=root.household)
+                household = _new(community_id=community.id, place_id=home_id, number=root.household, room=None)
                 hh_by_number[(home_id, root.household)] = household
                 new_households.append(household)
         elif len(members_rows) > 1:
@@ -296,12 +300,12 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
                     household = hh_by_id[known.household_id]
                     break
             if household is None:
-                household = Household(community_id=community.id, place_id=home_id, room=root.room)
+                household = _new(community_id=community.id, place_id=home_id, number=None, room=root.room)
                 new_households.append(household)
         elif root.room:
             household = hh_by_room.get((home_id, root.room))
             if household is None:
-                household = Household(community_id=community.id, place_id=home_id, room=root.room)
+                household = _new(community_id=community.id, place_id=home_id, number=None, room=root.room)
                 hh_by_room[(home_id, root.room)] = household
                 new_households.append(household)
         for r in members_rows:
@@ -310,9 +314,7 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
             representative.setdefault(id(household), root)
             if household.id is not None:
                 matched_households.add(household.id)
-    if new_households:
-        db.add_all(new_households)
-        db.flush()
+    _bulk_insert(db, Household, new_households, ("community_id", "place_id", "number", "room"))
     result.households["created"] = len(new_households)
     result.households["matched"] = len(matched_households)
 
@@ -353,7 +355,8 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
         member = matched.get(row.row)
         names = [p.name for p in (grid, building, unit) if p is not None]
         if member is None:
-            member = Member(community_id=community.id, **wanted)
+            member = _new(community_id=community.id, **{"phone": None, "place_id": None, "room": None,
+                                                        "note": None, "household_id": None, **wanted})
             new_members.append((row, member))
         else:
             changed = {k: v for k, v in wanted.items() if getattr(member, k) != v}
@@ -367,21 +370,28 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
         if member.search_text != text:
             member.search_text = text
     result.members["created"] = len(new_members)
-    if new_members:
-        db.add_all([m for _, m in new_members])
-        db.flush()
+    db.flush()  # the updates
+    _bulk_insert(db, Member, [m for _, m in new_members],
+                 ("community_id", "display_name", "phone", "place_id", "room", "note", "household_id",
+                  "name_pinyin", "search_text"))
     for row, member in new_members:
         matched[row.row] = member
+    created_ids = {m.id for _, m in new_members}
 
     # 5. representatives of households that have none
+    representatives = []
     for household in new_households + [hh_by_id[i] for i in matched_households]:
         if household.representative_id is None:
             rep_row = representative.get(id(household))
             if rep_row is not None and rep_row.row in matched:
                 household.representative_id = matched[rep_row.row].id
+                representatives.append({"id": household.id, "representative_id": household.representative_id})
+    if representatives:
+        db.flush()
+        db.execute(update(Household), representatives)
 
     # 6. roles: granted where missing, never removed
-    new_roles: list[RoleAssignment] = []
+    new_roles: list[dict[str, Any]] = []
     for row in roster.rows:
         member = matched[row.row]
         grid, building, unit = row_places[row.row]
@@ -394,14 +404,14 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
                 result.roles["kept"] += 1
                 continue
             held.add(key)
-            new_roles.append(RoleAssignment(member_id=member.id, role=role, place_id=key[2]))
+            new_roles.append({"member_id": member.id, "role": role, "place_id": key[2]})
     result.roles["granted"] = len(new_roles)
-    if new_roles:
-        db.add_all(new_roles)
     db.flush()
     if new_roles:
+        db.execute(insert(RoleAssignment).execution_options(render_nulls=True), new_roles)
+    if new_roles:
         for member in {id(m): m for m in matched.values()}.values():
-            if member in db:
+            if member.id not in created_ids and member in db:
                 db.expire(member, ["roles"])
 
     # 7. active residents the file does not name
@@ -411,6 +421,38 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
             continue
         result.missing.append({"id": m.id, "name": m.display_name,
                                "place": " ".join(_names_below_community(places, m.place_id))})
+
+
+def _new(**values: Any) -> SimpleNamespace:
+    """A row to insert in bulk: a plain object (a mapped instance costs ~100 µs to build)."""
+    return SimpleNamespace(id=None, representative_id=None, search_text=None, **values)
+
+
+def _bulk_insert(db: Session, model: type, objects: list[Any], columns: tuple[str, ...]) -> None:
+    """Insert ``objects`` (plain rows, never added to the session) with one executemany and
+    give each its id: the unit of work costs ~0.5 ms a row on a roster of 10,000, this a
+    few µs.
+
+    PostgreSQL returns the ids in parameter order (``RETURNING`` with its sentinel). SQLite
+    cannot order a multi-row ``RETURNING`` (SQLAlchemy would fall back to one statement a
+    row), but it has one writer at a time: inside this write transaction the rows of one
+    executemany get the next ids in order, which are read back and counted."""
+    if not objects:
+        return
+    params = [{c: getattr(o, c) for c in columns} for o in objects]
+    # render_nulls: rows with and without a phone stay in one batch (else SQLAlchemy splits
+    # the batch at each change of the keys that are None)
+    stmt = insert(model).execution_options(render_nulls=True)
+    if db.get_bind().dialect.name == "sqlite":
+        before = db.scalar(select(func.max(model.id))) or 0
+        db.execute(stmt, params)
+        ids = db.scalars(select(model.id).where(model.id > before).order_by(model.id)).all()
+        if len(ids) != len(objects):  # pragma: no cover - another writer inside our transaction
+            raise RuntimeError(f"{model.__tablename__}: {len(ids)} new rows for {len(objects)} inserted")
+    else:
+        ids = db.scalars(stmt.returning(model.id, sort_by_parameter_order=True), params).all()
+    for obj, new_id in zip(objects, ids):
+        obj.id = new_id
 
 
 def _names_below_community(places: _Places, place_id: int | None) -> list[str]:
