@@ -65,10 +65,34 @@ def upgrade() -> None:
         batch_op.create_index('ix_members_community_phone', ['community_id', 'phone'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_members_household_id_households'), 'households',
                                     ['household_id'], ['id'], ondelete='SET NULL')
+    _fill_search_columns()
     # the server defaults only filled the existing rows; the models set the values
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.alter_column('name_pinyin', server_default=None)
         batch_op.alter_column('search_text', server_default=None)
+
+
+def _fill_search_columns() -> None:
+    """Members made before this revision get their pinyin sort key and search text."""
+    from core.people import name_pinyin, search_text
+
+    conn = op.get_bind()
+    places = sa.table('places', sa.column('id', sa.Integer), sa.column('kind', sa.String),
+                      sa.column('name', sa.String), sa.column('path', sa.String))
+    members = sa.table('members', sa.column('id', sa.Integer), sa.column('display_name', sa.String),
+                       sa.column('place_id', sa.Integer), sa.column('name_pinyin', sa.String),
+                       sa.column('search_text', sa.String))
+    by_id = {row.id: row for row in conn.execute(sa.select(places))}
+    updates = []
+    for member in conn.execute(sa.select(members.c.id, members.c.display_name, members.c.place_id)):
+        place = by_id.get(member.place_id)
+        ids = [int(part) for part in place.path.strip('/').split('/') if part] if place is not None else []
+        names = [by_id[i].name for i in ids if i in by_id and by_id[i].kind not in ('street', 'community')]
+        updates.append({'member_id': member.id, 'pinyin': name_pinyin(member.display_name),
+                        'text': search_text(member.display_name, names)})
+    if updates:
+        conn.execute(members.update().where(members.c.id == sa.bindparam('member_id'))
+                     .values(name_pinyin=sa.bindparam('pinyin'), search_text=sa.bindparam('text')), updates)
 
 
 def downgrade() -> None:
