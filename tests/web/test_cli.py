@@ -279,3 +279,25 @@ def test_members_import_dry_run_json_then_import_then_reimport(tuxin):
     assert "居民：新增 0 人，更新 0 人，不变 2 人。" in again.output
     missing = runner.invoke(main, ["members", "import", "nowhere", str(path), "--lang", "en"])
     assert missing.exit_code == 2 and "No community nowhere." in missing.output
+
+
+def test_demo_residents_come_from_the_shipped_rosters_through_the_import(env):
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from core.models import AuditLog, Member
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(main, ["demo"]).exit_code == 0
+    with session_scope(_session(env)) as db:
+        imports = list(db.scalars(select(AuditLog).where(AuditLog.action == "roster.import")))
+        assert sorted(e.target for e in imports) == ["roster_renfu.csv", "roster_tuxin.csv"]
+        assert sorted(e.details["members"]["created"] for e in imports) == [4, 6]
+        people = {m.display_name: m for m in db.scalars(select(Member))}
+        assert people["孙阿姨"].household_id == people["钱师傅"].household_id is not None
+        assert people["赵奶奶"].household_id != people["钱师傅"].household_id
+        assert people["9栋楼栋长"].role_names() == {"resident", "building_head"}
+    path = ROOT / "web" / "demo_data" / "roster_tuxin.csv"  # importing it again changes nothing
+    again = runner.invoke(main, ["members", "import", "tuxin", str(path), "--json"])
+    assert json.loads(again.output)["members"] == {"created": 0, "updated": 0, "unchanged": 4}
