@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, Member, Place, RoleAssignment
 from core.models.member import Role, STAFF_ROLES
@@ -141,7 +141,11 @@ def found_community(db: Session, *, actor: Member | None, slug: str, names: dict
                     now: datetime | None = None) -> tuple[Community, Member]:
     """A new community with its own place (under a street place when ``street`` is given)
     and its first administrator, who signs in with a one-time link (no password yet).
-    ``actor`` None is the operator (``courtyard community create``). Recorded in the audit log."""
+    Only the operator (``actor`` None: ``courtyard community create``) for now; a
+    street-level administrator's right to found communities comes with its page.
+    Recorded in the audit log."""
+    if actor is not None:
+        raise Forbidden(N_("You are not allowed to do this."))
     if not admin_username.strip():
         raise Invalid(N_("A user name is required."), field="admin")
     community = create_community(db, slug=slug, names=names)

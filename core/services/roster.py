@@ -228,14 +228,19 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
     by_phone = {m.phone: m for m in members if m.phone}
     by_name_household: dict[tuple[str, int], Member] = {}
     by_name_place: dict[tuple[str, int | None], Member] = {}
+    housed_by_name_place: dict[tuple[str, int | None], Member] = {}
     for m in sorted(members, key=lambda m: -m.id):  # the oldest wins
         if m.household_id is not None:
             by_name_household[(m.display_name, m.household_id)] = m
+            housed_by_name_place[(m.display_name, m.place_id)] = m
         else:
             by_name_place[(m.display_name, m.place_id)] = m
     households = list(db.scalars(select(Household).where(Household.community_id == community.id)))
     hh_by_number = {(h.place_id, h.number): h for h in households if h.number}
-    hh_by_room = {(h.place_id, h.room): h for h in households if not h.number and h.room}
+    hh_by_room: dict[tuple[int | None, str], Any] = {}
+    for h in sorted(households, key=lambda h: h.id):
+        if not h.number and h.room:
+            hh_by_room.setdefault((h.place_id, h.room), h)
     hh_by_id = {h.id: h for h in households}
     member_ids = [m.id for m in members]
     held: set[tuple[int, str, int | None]] = set()
@@ -260,26 +265,30 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
     for row in roster.rows:
         row_by_name.setdefault(row.name, row)
 
-    def group_root(row: RosterRow) -> RosterRow:
-        seen = {row.row}
-        while row.same_household:
-            target = row_by_name[row.same_household]
-            if target.row in seen:
-                break
-            seen.add(target.row)
-            row = target
-        return row
+    # "same household as" links rows into groups (union-find: chains and cycles alike)
+    parent = {row.row: row.row for row in roster.rows}
 
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for row in roster.rows:
+        if row.same_household:
+            a, b = find(row.row), find(row_by_name[row.same_household].row)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
     groups: dict[int, list[RosterRow]] = {}
     for row in roster.rows:
-        root = group_root(row)
-        groups.setdefault(root.row, []).append(row)
+        groups.setdefault(find(row.row), []).append(row)
     households_for: dict[int, Any] = {}
     new_households: list[Any] = []
     matched_households: set[int] = set()
     representative: dict[int, RosterRow] = {}  # id(household) → the row that represents it
-    for root_row, members_rows in groups.items():
-        root = next(r for r in members_rows if r.row == root_row)
+    for members_rows in groups.values():
+        # the representative: the first row that names no one else, else the first row
+        root = next((r for r in members_rows if not r.same_household), members_rows[0])
         home = home_of(root)
         home_id = home.id if home is not None else None
         household: Household | None = None
@@ -294,14 +303,18 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
             for r in members_rows:
                 known = matched.get(r.row)
                 if known is None and not r.phone:
-                    known = next((m for m in members if m.display_name == r.name and m.household_id is not None
-                                  and m.place_id == (home_of(r).id if home_of(r) else None)), None)
+                    r_home = home_of(r)
+                    known = housed_by_name_place.get((r.name, r_home.id if r_home is not None else None))
                 if known is not None and known.household_id in hh_by_id:
                     household = hh_by_id[known.household_id]
                     break
+            if household is None and root.room:
+                household = hh_by_room.get((home_id, root.room))
             if household is None:
                 household = _new(community_id=community.id, place_id=home_id, number=None, room=root.room)
                 new_households.append(household)
+                if root.room:
+                    hh_by_room[(home_id, root.room)] = household
         elif root.room:
             household = hh_by_room.get((home_id, root.room))
             if household is None:

@@ -288,3 +288,36 @@ def test_find_members_by_name_pinyin_initials_phone_tail_and_place(factory, comm
         assert names("西片") == ["赵六"]
         assert names("") == [] and names("%") == []
         assert db.scalar(select(Member.name_pinyin).where(Member.display_name == "赵六")) == "zhao liu"
+
+
+def test_same_household_chains_and_cycles_make_one_household_and_reimport_keeps_it(factory, community_id):
+    text = HEADER + (
+        "钱师傅,,第一网格,9栋,1单元,502,,孙阿姨,,\n"  # a cycle: 钱 → 孙 → 钱
+        "孙阿姨,,第一网格,9栋,1单元,502,,钱师傅,,\n"
+        "钱小宝,,第一网格,9栋,1单元,502,,孙阿姨,,\n"  # a chain onto it
+        "李大爷,,第一网格,9栋,1单元,502,,,,\n"  # the same room: the same household
+    )
+    first = run(factory, community_id, csv_bytes(text))
+    assert first.households == {"created": 1, "matched": 0}
+    with session_scope(factory) as db:
+        households = {m.household_id for m in db.scalars(select(Member).where(Member.household_id.is_not(None)))}
+        assert len(households) == 1
+    again = run(factory, community_id, csv_bytes(text))
+    assert again.members == {"created": 0, "updated": 0, "unchanged": 4}
+    assert again.households == {"created": 0, "matched": 1}
+
+
+def test_only_an_admin_of_the_community_imports(factory, community_id):
+    from core.errors import Forbidden
+
+    run(factory, community_id, csv_bytes(GOOD))
+    with session_scope(factory) as db:
+        community = db.get(Community, community_id)
+        head = db.scalar(select(Member).where(Member.display_name == "王五"))  # a grid head
+        admin = db.scalar(select(Member).where(Member.username == "tx-admin"))
+        with pytest.raises(Forbidden):
+            import_roster(db, actor=head, community=community, roster=read_roster(csv_bytes(GOOD)), now=NOW)
+        result = import_roster(db, actor=admin, community=community, roster=read_roster(csv_bytes(GOOD)), now=NOW)
+        assert result.applied
+        entry = db.scalar(select(AuditLog).where(AuditLog.actor_id == admin.id))
+        assert (entry.action, entry.actor_name) == ("roster.import", "书记")
