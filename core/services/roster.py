@@ -99,6 +99,7 @@ def import_roster(db: Session, *, actor: Member | None, community: Community, ro
                           problems=list(roster.problems))
     if not roster.ok:
         return result
+    _begin(db)
     places = _Places(db, community)
     homes = _resolve_places(roster, places, result)
     if result.problems:
@@ -121,6 +122,19 @@ def import_roster(db: Session, *, actor: Member | None, community: Community, ro
         savepoint.commit()
         result.applied = True
     return result
+
+
+def _begin(db: Session) -> None:
+    """Make sure the caller's transaction is open on SQLite before the savepoint.
+
+    pysqlite opens a transaction only before a data-changing statement, so a SAVEPOINT
+    issued first would *be* the transaction and its RELEASE would commit the import behind
+    the caller's back (a rollback afterwards would not undo it). BEGIN IMMEDIATE also takes
+    the write lock before the community's state is read, so the plan is made on the state it
+    is applied to."""
+    conn = db.connection()
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # -- places ---------------------------------------------------------------------------------

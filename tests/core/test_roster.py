@@ -321,3 +321,18 @@ def test_only_an_admin_of_the_community_imports(factory, community_id):
         assert result.applied
         entry = db.scalar(select(AuditLog).where(AuditLog.actor_id == admin.id))
         assert (entry.action, entry.actor_name) == ("roster.import", "书记")
+
+
+def test_the_caller_owns_the_commit(factory, community_id):
+    """The import flushes inside the caller's transaction: a rollback undoes all of it
+    (on SQLite its savepoint must not be the transaction itself)."""
+    before = counts(factory)
+    db = factory()
+    try:
+        result = import_roster(db, actor=None, community=db.get(Community, community_id),
+                               roster=read_roster(csv_bytes(GOOD)), now=NOW)
+        assert result.applied
+        db.rollback()
+    finally:
+        db.close()
+    assert counts(factory) == before
