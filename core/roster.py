@@ -5,7 +5,8 @@ rows into places, households, members and roles.
 
 Rules (docs/roster.md says the same for administrators):
 
-- The header is the first non-empty row; its columns are recognised in Chinese as
+- The header is the first row with a name column (姓名 / name), after at most four
+  rows of title above it (rows above are skipped); its columns are recognised in Chinese as
   councils write them or in English (``COLUMNS``); other columns are ignored. Rows are
   numbered as the spreadsheet numbers them (the header of a file that starts with it is
   row 1); row 0 is the file as a whole.
@@ -69,6 +70,9 @@ ROLE_PLACE_MISSING = {
 _ROLE_SPLIT = re.compile(r"[、,，;；/／]+")
 _SPACE = re.compile(r"\s+")
 _HEADER_NOISE = re.compile(r"[\s*＊:：]|[(（]必填[)）]")
+
+#: how many non-empty rows may stand above the header (a title, a date, a blank-ish line)
+HEADER_SEARCH_ROWS = 5
 
 LIMITS = {"name": 80, "grid": 120, "building": 120, "unit": 120, "room": 32, "household": 32,
           "same_household": 80, "note": 500, "phone": 40, "role": 200}
@@ -228,11 +232,23 @@ def _from_records(records: Iterable[tuple[int, list[Any]]], problems: list[Probl
         return roster
     header: list[str | None] | None = None
     seen_data = False
+    first_line, skipped = 0, 0
     for number, values in records:
         if all(v is None or (v is not FORMULA and _cell_text(v) is None) for v in values):
             continue
         if header is None:
-            header = [_header_key(v) for v in values]
+            keys = [_header_key(v) for v in values]
+            if "name" not in keys:
+                # a title above the header ("涂新社区居民名册", a date line) is skipped, a few rows at most
+                first_line = first_line or number
+                skipped += 1
+                if skipped < HEADER_SEARCH_ROWS:
+                    continue
+                roster.problems.append(Problem(first_line, None, N_(
+                    "The header row has no name column (姓名 or name). The first row of the file must name "
+                    "the columns.")))
+                return roster
+            header = keys
             for index, key in enumerate(header):
                 if key is None:
                     continue
@@ -240,17 +256,15 @@ def _from_records(records: Iterable[tuple[int, list[Any]]], problems: list[Probl
                     header[index] = None
                     continue
                 roster.headers[key] = _cell_text(values[index]) or key
-            if "name" not in roster.headers:
-                roster.problems.append(Problem(number, None, N_(
-                    "The header row has no name column (姓名 or name). The first row of the file must name "
-                    "the columns.")))
-                return roster
             continue
         seen_data = True
         row = _row(roster, number, header, values)
         if row is not None:
             roster.rows.append(row)
-    if header is None:
+    if header is None and skipped:
+        roster.problems.append(Problem(first_line, None, N_(
+            "The header row has no name column (姓名 or name). The first row of the file must name the columns.")))
+    elif header is None:
         roster.problems.append(Problem(0, None, N_("The file is empty.")))
     elif not seen_data:
         roster.problems.append(Problem(0, None, N_("The file has a header but no residents below it.")))

@@ -336,3 +336,12 @@ def test_the_caller_owns_the_commit(factory, community_id):
     finally:
         db.close()
     assert counts(factory) == before
+
+
+def test_a_title_above_the_header_is_skipped_and_rows_keep_their_sheet_numbers():
+    data = xlsx_bytes([["涂新社区居民名册"], ["2026年3月"], ["姓名", "楼栋"], ["赵奶奶", "9栋"], [None, "9栋"]])
+    roster = read_roster(data, "roster.xlsx")
+    assert [r.name for r in roster.rows] == ["赵奶奶"]
+    assert [(p.row, p.column) for p in roster.problems] == [(5, "姓名")]
+    five_titles = "\n".join(["名册"] * 5) + "\n姓名\n赵奶奶\n"
+    assert [p.row for p in read_roster(csv_bytes(five_titles)).problems] == [1]
