@@ -345,3 +345,30 @@ def test_a_title_above_the_header_is_skipped_and_rows_keep_their_sheet_numbers()
     assert [(p.row, p.column) for p in roster.problems] == [(5, "姓名")]
     five_titles = "\n".join(["名册"] * 5) + "\n姓名\n赵奶奶\n"
     assert [p.row for p in read_roster(csv_bytes(five_titles)).problems] == [1]
+
+
+def test_deactivation_keeps_the_record_is_recorded_and_can_be_undone(factory, community_id):
+    from core.errors import Forbidden, Invalid
+
+    run(factory, community_id, csv_bytes(GOOD))
+    with session_scope(factory) as db:
+        community = db.get(Community, community_id)
+        zhao = db.scalar(select(Member).where(Member.display_name == "赵六"))
+        head = db.scalar(select(Member).where(Member.display_name == "王五"))
+        with pytest.raises(Forbidden):
+            people.deactivate_member(db, actor=head, member=zhao, reason="搬走了", now=NOW)
+        with pytest.raises(Invalid):
+            people.deactivate_member(db, actor=None, member=zhao, reason=" ", now=NOW)
+        people.deactivate_member(db, actor=None, member=zhao, reason="搬走了", now=NOW)
+        assert (zhao.active, zhao.deactivated_at, zhao.deactivation_reason) == (False, NOW, "搬走了")
+        assert people.find_members(db, community=community, query="zl") == []
+        assert people.find_members(db, community=community, query="zl", include_inactive=True) == [zhao]
+    # a re-import does not bring them back, nor list them as missing
+    again = run(factory, community_id, csv_bytes(GOOD.replace("赵六,,西片网格,1栋,2单元,301,,,,腿脚不便\n", "")))
+    assert again.missing == []
+    with session_scope(factory) as db:
+        zhao = db.scalar(select(Member).where(Member.display_name == "赵六"))
+        people.reactivate_member(db, actor=None, member=zhao, now=NOW)
+        assert zhao.active and zhao.deactivation_reason is None
+        actions = [e.action for e in db.scalars(select(AuditLog).order_by(AuditLog.id))]
+        assert [a for a in actions if a.startswith("member.")] == ["member.deactivate", "member.reactivate"]
