@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -215,7 +216,9 @@ def _cell_text(value: Any) -> str | None:
         value = int(value)
     if isinstance(value, (datetime, date)):
         value = value.isoformat()
-    text = str(value).replace("\u3000", " ").strip()
+    # NFKC: full-width digits and letters as typed on Chinese keyboards ("９栋", "Ａ座") read as
+    # their ASCII forms, so "９栋" and "9栋" are one building; the ideographic space is a space
+    text = unicodedata.normalize("NFKC", str(value)).strip()
     return text or None
 
 

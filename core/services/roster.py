@@ -256,14 +256,14 @@ def _apply(db: Session, community: Community, roster: Roster, places: _Places,
         if not h.number and h.room:
             hh_by_room.setdefault((h.place_id, h.room), h)
     hh_by_id = {h.id: h for h in households}
-    member_ids = [m.id for m in members]
     held: set[tuple[int, str, int | None]] = set()
     staff: set[int] = set()
-    for a in db.scalars(select(RoleAssignment).where(RoleAssignment.member_id.in_(member_ids))) if member_ids \
-            else []:
-        held.add((a.member_id, a.role, a.place_id))
-        if a.role in STAFF_ONLY:
-            staff.add(a.member_id)
+    for member_id, role, place_id in db.execute(
+            select(RoleAssignment.member_id, RoleAssignment.role, RoleAssignment.place_id)
+            .join(Member, Member.id == RoleAssignment.member_id).where(Member.community_id == community.id)):
+        held.add((member_id, role, place_id))
+        if role in STAFF_ONLY:
+            staff.add(member_id)
 
     # 1. members with a phone are found by it, whatever their household
     matched: dict[int, Member] = {}

@@ -372,3 +372,9 @@ def test_deactivation_keeps_the_record_is_recorded_and_can_be_undone(factory, co
         assert zhao.active and zhao.deactivation_reason is None
         actions = [e.action for e in db.scalars(select(AuditLog).order_by(AuditLog.id))]
         assert [a for a in actions if a.startswith("member.")] == ["member.deactivate", "member.reactivate"]
+
+
+def test_full_width_digits_name_the_same_building():
+    roster = read_roster(csv_bytes("姓名,手机号,楼栋\n张三,１３８１２３４１２３４,９栋\n李四,,9栋\n"))
+    assert roster.ok
+    assert [(r.phone, r.building) for r in roster.rows] == [("+8613812341234", "9栋"), (None, "9栋")]
