@@ -135,7 +135,9 @@ def read_roster(data: bytes, filename: str = "") -> Roster:
     if not data or not data.strip():
         return Roster(problems=[Problem(0, None, N_("The file is empty."))])
     if data[:4] == b"PK\x03\x04" or filename.lower().endswith((".xlsx", ".xlsm")):
-        return _from_records(*_xlsx_records(data))
+        roster = _from_records(*_xlsx_records(data))
+        roster.encoding = "xlsx"
+        return roster
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or filename.lower().endswith(".xls"):
         return Roster(problems=[Problem(0, None, N_(
             "Old Excel files (.xls) cannot be read. Save the sheet as .xlsx or as CSV UTF-8."))])

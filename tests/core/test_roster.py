@@ -265,6 +265,7 @@ def test_a_300_row_xlsx_roster(factory, community_id):
     data = xlsx_bytes(rows)
     result = run(factory, community_id, data, filename="roster.xlsx")
     assert result.ok, result.problems[:3]
+    assert result.encoding == "xlsx"
     assert result.members["created"] == 300
     assert result.households["created"] == 150
     assert result.roles["granted"] == 312
