@@ -12,7 +12,7 @@ EXAMPLE := examples/courtyard-plugin-volunteer-points
 VENDOR := web/static/vendor/socket.io.min.js
 SOURCES_I18N := $(shell find core web plugins -name '*.py' -o -name '*.html' 2>/dev/null)
 
-.PHONY: setup run test test-fast demo-json translations extract-messages browser clean
+.PHONY: setup run test test-fast demo-json translations extract-messages browser audit clean
 
 setup: $(VENV)/.installed $(VENDOR) translations
 
@@ -64,5 +64,19 @@ test: setup browser
 	$(PY) -m pytest
 	if [ -d $(EXAMPLE)/tests ]; then $(PY) -m pytest $(EXAMPLE)/tests; fi
 
+# Known vulnerabilities in the installed dependencies (pip-audit, in a tool environment of its
+# own, reading the project's environment). It needs the advisory service on the network, so
+# it is not part of `make test`: docs/operations.md, "Dependency audit", says why and when
+# to run it. --strict: a package that could not be checked fails the audit instead of
+# being skipped quietly. Reviewed exceptions: audit-ignore.txt (an id and the reason).
+AUDIT_VENV := .venv-audit
+AUDIT_SERVICE ?= osv
+
+audit: $(VENV)/.installed
+	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet pip-audit; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --skip-editable --desc on --vulnerability-service $(AUDIT_SERVICE) \
+	  --path $(firstword $(wildcard $(VENV)/lib/python3*/site-packages)) \
+	  $$(sed -e 's/#.*//' audit-ignore.txt | awk 'NF { print "--ignore-vuln " $$1 }')
+
 clean:
-	rm -rf $(VENV) node_modules web/static/vendor
+	rm -rf $(VENV) $(AUDIT_VENV) node_modules web/static/vendor

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -98,8 +99,43 @@ def make_engine(url: str, *, pool_size: int | None = None, max_overflow: int | N
     return create_engine(url, **kwargs)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+T = TypeVar("T")
+
+
+def lock_row(db: Session, entity: type[T], ident: Any) -> T | None:
+    """Lock one row for the rest of the transaction and return it freshly read (None if
+    there is no such row).
+
+    A decision that depends on what is stored ("is the floor free?", "how many seats are
+    taken?") must be read after this, or two writers both read the old state and both act
+    on it. PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (other lockers of the row wait for
+    our commit). SQLite has no row locks: the database's write lock is taken instead
+    (``BEGIN IMMEDIATE``, or a write that takes it when a transaction is already open), so
+    every writer waits; reads made after it see the latest commit."""
+    db.flush()
+    held = db.identity_map.get(identity_key(entity, ident))
+    if held is not None:  # read again below, whatever version this transaction saw before
+        db.expire(held)
+    table = inspect(entity).local_table
+    conn = db.connection()
+    if conn.dialect.name == "sqlite":
+        driver = conn.connection.driver_connection
+        if driver is not None and not driver.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:  # a write that changes nothing still takes the write lock
+            conn.exec_driver_sql(f'DELETE FROM "{table.name}" WHERE 0')
+        return db.get(entity, ident, populate_existing=True)
+    # FOR NO KEY UPDATE (the lock an UPDATE of the row takes): lockers wait for each other,
+    # but inserting a row that refers to it (a foreign key check) does not wait; OF the
+    # entity's table: rows joined in by eager loading are read, not locked
+    return db.get(entity, ident, with_for_update={"of": table, "key_share": True}, populate_existing=True)
+
+
+
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``info`` is given to every session (``session.info``: e.g.
+    the ballot seal of secret votes, ``core.services.ballot_seal``)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=dict(info or {}))
 
 
 @contextmanager

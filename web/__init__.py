@@ -16,6 +16,7 @@ from core.catalog import Catalog
 from core.db import Base, make_engine, make_sessionmaker
 from core.plugins import make_plugin_manager
 from web.config import engine_options, load_config
+from web.db import session_info
 from web.extensions import Courtyard, babel, csrf, login_manager, make_socketio
 
 log = logging.getLogger("courtyard.web")
@@ -24,7 +25,9 @@ log = logging.getLogger("courtyard.web")
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
-    app.json.ensure_ascii = False  # Chinese stays readable in API responses
+    from web import inputs
+
+    inputs.init_app(app)  # ids, JSON and the request gate, before any route or preprocessor
 
     engine = make_engine(app.config["DATABASE_URL"], **engine_options(app.config))
     if app.config.get("CREATE_TABLES"):  # tests on a throwaway database
@@ -39,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         pm.register(plugin, name=getattr(plugin, "plugin_name", name))
         if getattr(plugin, "builtin", False):
             pm.builtin_names.add(getattr(plugin, "plugin_name", name))
-    courtyard = Courtyard(app, engine=engine, sessionmaker=make_sessionmaker(engine), pm=pm, catalog=Catalog(pm))
+    courtyard = Courtyard(app, engine=engine, sessionmaker=make_sessionmaker(engine, session_info(app.config)), pm=pm, catalog=Catalog(pm))
     app.extensions["courtyard"] = courtyard
 
     from web import i18n
@@ -49,6 +52,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     socketio = make_socketio(app)
+
+    from web import security
+
+    security.init_app(app)  # after the Socket.IO server: ProxyFix must wrap it too
 
     from web import api, auth, db, errors, views, openapi
 

@@ -62,6 +62,8 @@ def dump_community(c: Community) -> dict[str, Any]:
 
 def dump_session(session: ConsultationSession) -> dict[str, Any]:
     data = s.SessionSchema().dump(session)
+    if not sessions_service.can_see_join_code(get_db(), current_member(), session):
+        data["join_code"] = None  # the code is for the community's members, never listed to strangers
     data["community"] = g.community.slug
     data["url"] = url_for("views.session_page", slug=g.community.slug, session_id=session.id, _external=True)
     return data
@@ -107,9 +109,10 @@ def create_category(slug: str):
     data = s.load_json(s.CategoryInSchema())
     cat = categories_service.create_category(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                              community=g.community, **data)
-    commit()
-    return jsonify(s.CategorySchema().dump({"key": cat.key, "name": cat.name(locale()), "names": dict(cat.names),
-                                            "color": cat.color})), 201
+    response = jsonify(s.CategorySchema().dump({"key": cat.key, "name": cat.name(locale()), "names": dict(cat.names),
+                                                "color": cat.color}))
+    commit()  # after the answer is made: a failure making it leaves nothing written
+    return response, 201
 
 
 @bp.get("/communities/<slug>/sessions")
@@ -129,8 +132,9 @@ def create_session(slug: str):
     data = s.load_json(s.SessionInSchema())
     session = sessions_service.create_session(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                               community=g.community, **data)
-    commit()
-    return jsonify(dump_session(session)), 201
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response, 201
 
 
 def _session(session_id: int) -> ConsultationSession:
@@ -155,8 +159,9 @@ def update_session(slug: str, session_id: int):
     version = data.pop("version", None)
     session = sessions_service.update_session(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                               session=_session(session_id), changes=data, expected_version=version)
-    commit()
-    return jsonify(dump_session(session))
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response
 
 
 @bp.post("/communities/<slug>/sessions/<int:session_id>/status")
@@ -166,8 +171,9 @@ def session_status(slug: str, session_id: int):
     data = s.load_json(s.StatusInSchema())
     session = sessions_service.change_status(get_db(), actor=actor, session=_session(session_id),
                                              status=data["status"])
-    commit()
-    return jsonify(dump_session(session))
+    response = jsonify(dump_session(session))
+    commit()  # after the answer is made
+    return response
 
 
 @bp.post("/communities/<slug>/sessions/<int:session_id>/agenda")
@@ -177,8 +183,9 @@ def add_agenda_item(slug: str, session_id: int):
     data = s.load_json(s.AgendaItemInSchema())
     item = sessions_service.add_agenda_item(get_db(), actor=actor, catalog=current_courtyard().catalog,
                                             session=_session(session_id), **data)
-    commit()
-    return jsonify(s.AgendaItemSchema().dump(item)), 201
+    response = jsonify(s.AgendaItemSchema().dump(item))
+    commit()  # after the answer is made
+    return response, 201
 
 
 @bp.get("/communities/<slug>/plugins")
@@ -232,9 +239,20 @@ def notifications():
                     for n in inbox(get_db(), actor=member)])
 
 
+@bp.get("/communities/<slug>/sign-in-links")
+@doc("Sign-in links issued for members of the community: who issued each, for whom, when, used or not (admins)",
+     response=s.IssuedSignInLinkSchema, many=True)
+def sign_in_links(slug: str):
+    from core.services import auth as auth_service
+
+    actor = require_signed_in()
+    links = auth_service.list_sign_in_links(get_db(), actor=actor, community_id=g.community.id)
+    return jsonify(s.IssuedSignInLinkSchema(many=True).dump(links))
+
+
 @bp.post("/communities/<slug>/sign-in-links")
-@doc("Make a one-time sign-in link for a resident (staff, or the head of their place)", body=s.SignInLinkInSchema,
-     status=201)
+@doc("Make a one-time sign-in link: an admin for any member; staff or the head of their place only for a resident"
+     " who holds no other role", body=s.SignInLinkInSchema, response=s.SignInLinkSchema, status=201)
 def sign_in_link(slug: str):
     from core.services import auth as auth_service
     from core.services.communities import get_member

@@ -86,6 +86,7 @@ SETTINGS = (
     Setting("COURTYARD_DB_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", _whole, "a whole number of seconds, 2 or more", 2),
     # the voting plugin (docs/voting.md "Settings"); the plugin reads the app config keys
     Setting("COURTYARD_VOTING_BATCH_MAX", "VOTING_BATCH_MAX", _whole, "a whole number of votes, 1 or more", 1),
+    Setting("COURTYARD_VOTING_MIX_MIN", "VOTING_MIX_MIN", _whole, "a whole number of ballots, 1 or more", 1),
     Setting("COURTYARD_VOTING_ACK_TIMEOUT", "VOTING_ACK_TIMEOUT", _number, "a number of seconds above 0", 0,
             above=True),
     Setting("COURTYARD_VOTING_WRITER_IDLE", "VOTING_WRITER_IDLE", _number, "a number of seconds above 0", 0,
@@ -101,9 +102,18 @@ SETTINGS = (
     # the live discussion plugin (docs/realtime.md "Presence and attendance")
     Setting("COURTYARD_LIVE_PRESENCE_INTERVAL", "DISCUSSION_PRESENCE_INTERVAL", _number,
             "a number of seconds, 0 (announce every change at once) or more", 0),
+    # the proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted
+    # (docs/operations.md "Behind a proxy")
+    Setting("COURTYARD_PROXY_HOPS", "PROXY_HOPS", _whole,
+            "a whole number of proxies in front of Courtyard, 0 (none) or more", 0),
+    # sign-in cookies (docs/operations.md "Headers and cookies")
+    Setting("COURTYARD_REMEMBER_DAYS", "REMEMBER_DAYS", _whole,
+            "a whole number of days a device stays signed in, 1 or more", 1),
+    Setting("COURTYARD_SECURE_COOKIES", "SECURE_COOKIES", _switch, "1 or 0 (also true/false, yes/no, on/off)"),
 )
 
 DB_CONNECT_TIMEOUT = 5  # seconds, when COURTYARD_DB_CONNECT_TIMEOUT is not set
+REMEMBER_DAYS = 30  # how long "stay signed in" lasts on a device, when COURTYARD_REMEMBER_DAYS is not set
 GC_THRESHOLD = 20000  # new objects between two collections of the youngest generation (Python's: 700)
 
 
@@ -176,6 +186,9 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, check: bool = Tru
         "WTF_CSRF_CHECK_DEFAULT": False,  # checked in a before_request, bearer-token API calls excepted
         "JSON_AS_ASCII": False,
         "DB_CONNECT_TIMEOUT": DB_CONNECT_TIMEOUT,
+        "PROXY_HOPS": 0,
+        "REMEMBER_DAYS": REMEMBER_DAYS,
+        "SECURE_COOKIES": False,
     }
     # pool sizes, timeouts, the voting plugin's settings (see SETTINGS)
     config.update(_read_settings(env))

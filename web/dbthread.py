@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import make_engine, make_sessionmaker
+from web.db import session_info
 
 log = logging.getLogger("courtyard.db")
 
@@ -89,7 +90,7 @@ class DatabaseThread:
                 return connection_class.connect(*cargs, **cparams)
 
         self.engine = engine
-        self.sessionmaker = make_sessionmaker(engine)
+        self.sessionmaker = make_sessionmaker(engine, session_info(app.config))
         self.pool = ThreadPool(1)
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify
 
 import core
 from web import schemas as s
+from web.inputs import INT_MAX
 
 bp = Blueprint("openapi", __name__)
 
@@ -31,6 +32,10 @@ def schema_name(schema: Any) -> str:
     return name
 
 
+#: an id in a URL: what the ``<int:…>`` converter accepts (web.inputs.IdConverter)
+ID_SCHEMA = {"type": "integer", "format": "int32", "minimum": 1, "maximum": INT_MAX}
+
+
 def build_spec() -> dict[str, Any]:
     from web.api import API_DOCS
 
@@ -45,7 +50,7 @@ def build_spec() -> dict[str, Any]:
             continue
         path = _RULE_ARG.sub(r"{\1}", rule.rule)
         params = [{"in": "path", "name": name, "required": True,
-                   "schema": {"type": "integer" if name.endswith("_id") else "string"}}
+                   "schema": ID_SCHEMA if name.endswith("_id") else {"type": "string"}}
                   for name in _RULE_ARG.findall(rule.rule)]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             op: dict[str, Any] = {"summary": docs["summary"], "parameters": list(params), "responses": {}}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from core.i18n import N_
 from web.i18n import Msg
+from web.inputs import INT_MAX, INT_MIN, check_data
 
 
 class TLength(validate.Length):
@@ -34,7 +35,67 @@ def Text(max_len: int, *, required: bool = False, min_len: int = 0, **kw: Any) -
     return fields.String(required=required, validate=TLength(min=min_len or None, max=max_len), **kw)
 
 
-class StrictSchema(Schema):
+#: dates the edge accepts: a meeting or vote in year 9999 is a typo, and adding a day to it
+#: would overflow
+YEAR_MIN, YEAR_MAX = 1970, 2999
+
+
+class YearRange(validate.Validator):
+    """A date or datetime within YEAR_MIN .. YEAR_MAX."""
+
+    error = N_("Give a date between the years {min} and {max}.")
+
+    def __call__(self, value: Any) -> Any:
+        if not YEAR_MIN <= value.year <= YEAR_MAX:
+            raise ValidationError(Msg(self.error, min=YEAR_MIN, max=YEAR_MAX))
+        return value
+
+
+def _bound(field: fields.Field) -> None:
+    """Give ``field`` (a schema's own copy) the database's limits: integers fit an INTEGER column,
+    dates fall within YEAR_MIN .. YEAR_MAX. Lists are bounded element by element."""
+    if isinstance(field, fields.List):
+        _bound(field.inner)
+    elif isinstance(field, fields.Integer):
+        field.validators = [*field.validators, TRange(min=INT_MIN, max=INT_MAX)]
+    elif isinstance(field, (fields.DateTime, fields.Date)):
+        field.validators = [*field.validators, YearRange()]
+
+
+def _strict(field: fields.Field) -> None:
+    """A JSON integer field takes a JSON integer: not ``"3"``, ``3.5`` nor ``true``."""
+    if isinstance(field, fields.List):
+        _strict(field.inner)
+    elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
+        for inner in field.schema.load_fields.values():
+            _strict(inner)
+    elif isinstance(field, fields.Integer):
+        field.strict = True
+        field.validators = [_not_bool, *field.validators]
+
+
+def _not_bool(value: Any) -> None:
+    if isinstance(value, bool):
+        raise ValidationError(Msg(N_("Not a valid integer.")))
+
+
+class InputSchema(Schema):
+    """The base of every input schema (API bodies, query strings, forms, socket events,
+    commands): refused text (``web.inputs``) is an error naming its field before anything
+    else is looked at, integers fit the database and dates stay within sane years."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.load_fields.values():
+            _bound(field)
+
+    @pre_load
+    def _refuse_bad_text(self, data: Any, **kwargs: Any) -> Any:
+        check_data(data)
+        return data
+
+
+class StrictSchema(InputSchema):
     """Unknown fields are an error, so a typo is not silently ignored."""
 
     class Meta:
@@ -42,12 +103,15 @@ class StrictSchema(Schema):
 
 
 def load_json(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
-    """Load the request's JSON body through ``schema``; malformed JSON names itself."""
+    """Load the request's JSON body through ``schema``; malformed JSON names itself, and
+    integer fields take JSON integers only (``"3"`` and ``3.5`` are refused)."""
     data = request.get_json(silent=True)
     if data is None:
         raise ValidationError({"_schema": [Msg(N_("The request body is not valid JSON."))]})
     if not isinstance(data, dict):
         raise ValidationError({"_schema": [Msg(N_("Send a JSON object."))]})
+    for field in schema.load_fields.values():
+        _strict(field)
     return schema.load(data, partial=partial)
 
 
@@ -58,7 +122,7 @@ def load_args(schema: Schema) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
-class NamesSchema(Schema):
+class NamesSchema(InputSchema):
     zh_CN = fields.String(required=True, validate=TLength(min=1, max=80), data_key="zh_CN")
     en = fields.String(required=True, validate=TLength(min=1, max=80))
 
@@ -132,7 +196,8 @@ class SessionSchema(Schema):
     status = fields.String()
     category_key = fields.String(allow_none=True)
     allow_guests = fields.Boolean()
-    join_code = fields.String(allow_none=True)
+    join_code = fields.String(allow_none=True, metadata={
+        "description": "Only for members of the community (its host and staff among them); null for anyone else."})
     version = fields.Integer()
     agenda = fields.List(fields.Nested(AgendaItemSchema))
 
@@ -176,7 +241,7 @@ class StatusInSchema(StrictSchema):
                                                           error=N_("Must be one of: {choices}.")))
 
 
-class SessionListArgs(Schema):
+class SessionListArgs(InputSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -203,15 +268,35 @@ class SignInLinkInSchema(StrictSchema):
     member_id = fields.Integer(required=True, strict=True)
 
 
+class SignInLinkSchema(Schema):
+    member_id = fields.Integer()
+    url = fields.String(metadata={"description": "The one-time link; shown once, only its hash is kept."})
+
+
+class IssuedSignInLinkSchema(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer(metadata={"description": "Who the link signs in as."})
+    member_name = fields.String()
+    issued_by_id = fields.Integer(allow_none=True, metadata={"description": "Null: made by the operator (command line)."})
+    issued_by_name = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    used_at = fields.AwareDateTime(allow_none=True)
+    state = fields.String(metadata={"description": "open, used or expired"})
+
+
 class PluginToggleSchema(StrictSchema):
     enabled = fields.Boolean(required=True)
 
 
-class ErrorSchema(Schema):
+class ErrorDetailSchema(Schema):
     status = fields.Integer()
     message = fields.String()
     fields_ = fields.Dict(data_key="fields")
 
 
 class ErrorEnvelope(Schema):
-    error = fields.Nested(ErrorSchema)
+    """Documented as ``Error``; its inner object is ``ErrorDetail`` (two schemas named
+    "Error" made the document's Error refer to itself)."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)

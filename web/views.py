@@ -19,11 +19,12 @@ from core.services import categories as categories_service
 from core.services import communities as communities_service
 from core.services import plugins as plugins_service
 from core.services import sessions as sessions_service
-from core.services.access import can_look_after, community_by_slug, has_role
+from core.services.access import can_issue_sign_in_link, community_by_slug, has_role
 from web.auth import current_member, qr_svg
 from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import COOKIE, LARGE_TEXT_COOKIE, LOCALES
+from web.redirects import safe_next
 
 bp = Blueprint("views", __name__)
 
@@ -150,6 +151,7 @@ def community(slug: str):
         categories=categories, category=category, links=_nav_links(),
         can_organise=has_role(db, me, sessions_service.ORGANISER_ROLES, community_id=g.community.id),
         is_staff=has_role(db, me, STAFF_ROLES, community_id=g.community.id),
+        is_admin=has_role(db, me, {"admin"}, community_id=g.community.id),
         looks_after=has_role(db, me, PLACE_HEAD_ROLES | STAFF_ROLES, community_id=g.community.id)
         or any(r.role in {x.value for x in PLACE_HEAD_ROLES} for r in (me.roles if me else [])),
     )
@@ -163,7 +165,8 @@ def session_page(slug: str, session_id: int):
     runs = sessions_service.can_run(db, me, session)
     if session.status == "draft" and not runs:
         abort(404)
-    join_url = url_for("views.join", code=session.join_code, _external=True) if session.join_code else None
+    join_url = (url_for("views.join", code=session.join_code, _external=True)
+                if session.join_code and sessions_service.can_see_join_code(db, me, session) else None)
     categories = {c.key: c for c in categories_service.list_categories(db, current_courtyard().catalog, g.community)}
     return render_template("session.html", community=g.community, session=session, runs=runs,
                            fmt=_formats_by_key().get(session.format_key), join_url=join_url,
@@ -205,7 +208,7 @@ def residents(slug: str):
     if me is None:
         return redirect(url_for("auth.sign_in", next=request.path))
     members = db.scalars(select(Member).where(Member.community_id == g.community.id).order_by(Member.display_name))
-    mine = [m for m in members if m.id != me.id and can_look_after(db, me, m)]
+    mine = [m for m in members if m.id != me.id and can_issue_sign_in_link(db, me, m)]
     if not mine and not has_role(db, me, PLACE_HEAD_ROLES | STAFF_ROLES, community_id=g.community.id) and not any(
             r.role in {x.value for x in PLACE_HEAD_ROLES} for r in me.roles):
         raise Forbidden(N_("Only staff or the head of this resident's grid, building or unit can do this."))
@@ -238,14 +241,24 @@ def admin_plugins(slug: str):
                            failures=cy.pm.load_failures)
 
 
+@bp.get("/c/<slug>/admin/sign-in-links")
+def admin_sign_in_links(slug: str):
+    """Every sign-in link issued in the community (who issued it, for whom, when, used or
+    not), for its admins: a link signs in as its member, so each one is accounted for."""
+    from core.services import auth as auth_service
+
+    me = current_member()
+    if me is None:
+        return redirect(url_for("auth.sign_in", next=request.path))
+    links = auth_service.list_sign_in_links(get_db(), actor=me, community_id=g.community.id)
+    return render_template("admin_sign_in_links.html", community=g.community, links=links)
+
+
 @bp.get("/lang/<code>")
 def set_language(code: str):
     if code not in LOCALES:
         abort(404)
-    target = request.args.get("next") or url_for("views.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("views.home")
-    response = make_response(redirect(target))
+    response = make_response(redirect(safe_next(request.args.get("next"))))
     response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     me = current_member()
     if me is not None:
@@ -257,10 +270,7 @@ def set_language(code: str):
 @bp.post("/large-text")
 def toggle_large_text():
     on = request.form.get("on") == "1"
-    target = request.form.get("next") or url_for("views.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("views.home")
-    response = make_response(redirect(target))
+    response = make_response(redirect(safe_next(request.form.get("next"))))
     response.set_cookie(LARGE_TEXT_COOKIE, "1" if on else "0", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     me = current_member()
     if me is not None:

@@ -57,11 +57,12 @@ from core.models.vote import (  # noqa: E402
     MotionStatus,
     MotionVoter,
     Participation,
+    PendingBallot,
     Representative,
 )
 
 __all__ += ["AnonymousBallot", "Ballot", "BallotLogEntry", "Motion", "MotionResult", "MotionStatus", "MotionVoter",
-            "Participation", "Representative"]
+            "Participation", "PendingBallot", "Representative"]
 from core.models.audit import AuditLog  # noqa: E402
 from core.models.household import Household  # noqa: E402
 

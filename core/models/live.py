@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UTCDateTime, utcnow
@@ -133,9 +133,18 @@ class LiveMessage(Base):
 
 
 class FloorRequest(Base):
-    """A raised hand in the golden-microphone queue, and what became of it."""
+    """A raised hand in the golden-microphone queue, and what became of it.
+
+    The database holds the two rules of the microphone under any race: at most one
+    speaking turn per session, and at most one raised hand per participant."""
 
     __tablename__ = "live_floor_requests"
+    __table_args__ = (
+        Index("uq_live_floor_requests_speaking", "session_id", unique=True,
+              sqlite_where=text("status = 'speaking'"), postgresql_where=text("status = 'speaking'")),
+        Index("uq_live_floor_requests_waiting", "session_id", "participant_id", unique=True,
+              sqlite_where=text("status = 'waiting'"), postgresql_where=text("status = 'waiting'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("consultation_sessions.id", ondelete="CASCADE"), index=True)

@@ -64,6 +64,9 @@ class Member(Base):
     #: lower-case text search runs LIKE over: name, pinyin, initials, building and unit names
     #: (written by core.services.people.refresh_search_text; no phone in it)
     search_text: Mapped[str] = mapped_column(String(1000), default="")
+    #: part of every sign-in cookie (and remember-me cookie); raising it ends them all,
+    #: on every device (:func:`core.services.auth.end_sign_ins`)
+    sign_in_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     roles: Mapped[list["RoleAssignment"]] = relationship(
         back_populates="member", cascade="all, delete-orphan", lazy="selectin"

@@ -7,7 +7,10 @@ What must hold under a race or a careless edit lives in the database:
 * a secret ballot is two records that share nothing: the participation says *who* voted,
   the anonymous ballot says *what* was voted. Both have random 128-bit ids (never an
   autoincrement order), neither has a timestamp, and on SQLite both are ``WITHOUT ROWID``
-  tables so not even the hidden rowid keeps their insertion order;
+  tables so not even the hidden rowid keeps their insertion order; and they are not written
+  together: the vote commits the participation with a *sealed* pending ballot
+  (``pending_ballots``), and the anonymous ballots are written later, shuffled in batches,
+  in transactions of their own (``core.services.votes.write_pending``);
 * every ballot gets a receipt (a SHA-256 over the ballot and a random nonce), unique per
   motion;
 * the ballot log is a hash chain, one entry per cast or changed ballot: each entry holds
@@ -31,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -208,6 +212,28 @@ class AnonymousBallot(Base):
     nonce: Mapped[str] = mapped_column(String(32))
     receipt: Mapped[str] = mapped_column(String(64))
     replace_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PendingBallot(Base):
+    """A secret ballot that is acknowledged but not yet written out (sealed; see
+    ``core.services.ballot_seal``). It is stored with its voter's participation, so that a
+    crash loses no acknowledged vote, but holds nothing readable without the server's key:
+    ``lookup`` is SHA-256 of the change code under another label than ``replace_hash``
+    (so the two cannot be matched without the code), ``sealed`` is the ballot encrypted and
+    padded to a fixed size. :func:`core.services.votes.write_pending` opens a batch of them,
+    writes the anonymous ballots and their log entries in random order in a transaction of
+    its own, and deletes them."""
+
+    __tablename__ = "pending_ballots"
+    __table_args__ = (
+        UniqueConstraint("motion_id", "lookup"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_id)
+    motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id", ondelete="CASCADE"))
+    lookup: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class BallotLogEntry(Base):

@@ -51,14 +51,38 @@ def require_member(member: Member | None, community_id: int) -> Member:
     return member
 
 
+def holds_role_above_resident(member: Member) -> bool:
+    """True when ``member`` holds any role but resident (host, a head, department, staff...)."""
+    return any(assignment.role != Role.RESIDENT.value for assignment in member.roles)
+
+
 def can_look_after(db: Session, actor: Member | None, resident: Member) -> bool:
-    """Staff, or a grid/building/unit head over the resident's home place."""
+    """Staff, or a grid/building/unit head over the resident's home place. A head looks
+    after plain residents only: never a member holding a role above resident (a host,
+    another head, a department, staff), whatever their home place."""
     if is_staff(db, actor, resident.community_id):
         return True
+    if holds_role_above_resident(resident):
+        return False
     place = db.get(Place, resident.place_id) if resident.place_id else None
     if place is None:
         return False
     return has_role(db, actor, PLACE_HEAD_ROLES, community_id=resident.community_id, place=place)
+
+
+def can_issue_sign_in_link(db: Session, actor: Member | None, member: Member) -> bool:
+    """Who may make a one-time sign-in link for ``member`` (a link signs in as them).
+
+    An admin of the community, for any active member of it. Anyone else (a moderator, a
+    grid/building/unit head) only for a resident they look after who holds no role above
+    resident: a link for a host, a head, a department or staff comes only from an admin."""
+    if actor is None or not member.active or actor.community_id != member.community_id:
+        return False
+    if has_role(db, actor, {Role.ADMIN}, community_id=member.community_id):
+        return True
+    if holds_role_above_resident(member):
+        return False
+    return can_look_after(db, actor, member)
 
 
 def get_in_community(db: Session, model: type, obj_id: int, community_id: int, *, field: str = "id"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.catalog import Catalog
@@ -52,6 +53,12 @@ def create_category(db: Session, *, actor: Member | None, catalog: Catalog, comm
             raise Invalid(N_("A name in Chinese and in English is required."), field="names")
     if any(c.key == key for c in list_categories(db, catalog, community)):
         raise Conflict(N_("A category with this key exists."), field="key")
-    db.add(CustomCategory(community_id=community.id, key=key, names=dict(names), color=color))
-    db.flush()
+    try:
+        # inside a savepoint: two staff adding the same key at once meet the unique
+        # (community, key) here, and the second is told, instead of a server error
+        with db.begin_nested():
+            db.add(CustomCategory(community_id=community.id, key=key, names=dict(names), color=color))
+            db.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("A category with this key exists."), field="key") from exc
     return Category(key=key, names=dict(names), color=color)

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import events
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import AgendaItem, Community, ConsultationSession, Member, Place, RoleAssignment
@@ -311,6 +311,15 @@ def _tell(db: Session, issue: Issue, recipients: Iterable[Member], kind: str, no
                params={"title": issue.title, "issue_id": issue.id, **params}, link=issue_link(db, issue), now=now)
 
 
+def _hold(db: Session, *issues: Issue) -> None:
+    """Lock the issue rows (in id order) and read them again before their status is
+    checked: two staff acting on one issue at once take turns, and the second sees what the
+    first did (accepted and rejected at once, assigned twice, rated past the reopening
+    threshold by two residents who each saw too few ratings)."""
+    for issue in sorted(issues, key=lambda i: i.id):
+        lock_row(db, Issue, issue.id)
+
+
 def _set_status(db: Session, issue: Issue, new: str, actor: Member | None, now: datetime) -> str:
     old = issue.status
     issue.status = new
@@ -450,6 +459,7 @@ def triage(db: Session, *, actor: Member, catalog: Any, issue: Issue, decision: 
              N_("Only staff or the grid head of this place can triage issues."))
     if decision not in ("accept", "reject", "schedule"):
         raise Invalid(N_("Must be one of: %(choices)s."), field="decision", choices="accept, reject, schedule")
+    _hold(db, issue)
     if issue.status not in TRIAGE_FROM:
         raise Conflict(N_("This issue has already been taken further."), field="status")
     reason = _text(reason, "reason", REASON_MAX, required=(decision == "reject"))
@@ -466,6 +476,7 @@ def triage(db: Session, *, actor: Member, catalog: Any, issue: Issue, decision: 
         session = db.get(ConsultationSession, session_id) if isinstance(session_id, int) else None
         if session is None or session.community_id != issue.community_id:
             raise NotFound(N_("No such session."), field="session_id")
+        lock_row(db, ConsultationSession, session.id)  # the next agenda position, one at a time
         if session.status == SessionStatus.CLOSED.value:
             raise Conflict(N_("This session is closed."), field="session_id")
         position = (db.scalar(select(func.max(AgendaItem.position)).where(AgendaItem.session_id == session.id))
@@ -492,8 +503,12 @@ def create_outside_body(db: Session, *, actor: Member | None, community: Communi
     if db.scalar(select(OutsideBody.id).where(OutsideBody.community_id == community.id, OutsideBody.name == name)):
         raise Conflict(N_("An outside body with this name exists."), field="name")
     body = OutsideBody(community_id=community.id, name=name, contact=contact)
-    db.add(body)
-    db.flush()
+    try:
+        with db.begin_nested():  # the same name added twice at once: the second is told
+            db.add(body)
+            db.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("An outside body with this name exists."), field="name") from exc
     return body
 
 
@@ -513,6 +528,7 @@ def assign(db: Session, *, actor: Member, issue: Issue, due_at: datetime, depart
     """Assign to a department member or an outside body with a due date (staff only)."""
     now = _now(now)
     _require(is_staff(db, actor, issue.community_id), N_("Only staff can assign issues."))
+    _hold(db, issue)
     if issue.status not in ASSIGN_FROM:
         raise Conflict(N_("This issue cannot be assigned now."), field="status")
     if (department_member_id is None) == (outside_body_id is None):
@@ -552,6 +568,7 @@ def reply(db: Session, *, actor: Member, issue: Issue, body: str, now: datetime 
     now = _now(now)
     _require(can_view(db, actor, issue) and can_reply(db, actor, issue),
              N_("Only the department this issue is assigned to can reply."))
+    _hold(db, issue)
     if issue.status not in REPLY_FROM:
         raise Conflict(N_("This issue is not waiting for a reply."), field="status")
     body = _text(body, "body", REPLY_MAX, required=True)
@@ -572,6 +589,7 @@ def resolve(db: Session, *, actor: Member, issue: Issue, note: str = "", now: da
     now = _now(now)
     _require(can_view(db, actor, issue) and can_resolve(db, actor, issue),
              N_("Only staff or the assigned department can mark this resolved."))
+    _hold(db, issue)
     if issue.status not in RESOLVE_FROM:
         raise Conflict(N_("This issue cannot be marked resolved now."), field="status")
     note = _text(note, "note", REPLY_MAX)
@@ -624,6 +642,7 @@ def rate(db: Session, *, actor: Member, catalog: Any, issue: Issue, score: int, 
     now = _now(now)
     _require(can_view(db, actor, issue) and can_rate(db, actor, issue),
              N_("Only supporters and residents of this place can rate this issue."))
+    _hold(db, issue)
     if issue.status != S.RESOLVED.value:
         raise Conflict(N_("Only a resolved issue can be rated."), field="status")
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
@@ -654,6 +673,7 @@ def rate(db: Session, *, actor: Member, catalog: Any, issue: Issue, score: int, 
 def reopen(db: Session, *, actor: Member, issue: Issue, reason: str = "", now: datetime | None = None) -> Issue:
     now = _now(now)
     _require(is_staff(db, actor, issue.community_id), N_("Only staff can reopen issues."))
+    _hold(db, issue)
     if issue.status not in (S.RESOLVED.value, S.REJECTED.value):
         raise Conflict(N_("Only a resolved or rejected issue can be reopened."), field="status")
     reason = _text(reason, "reason", REASON_MAX)
@@ -668,6 +688,7 @@ def close(db: Session, *, actor: Member, issue: Issue, note: str = "", now: date
     """Close a resolved issue after its review (staff)."""
     now = _now(now)
     _require(is_staff(db, actor, issue.community_id), N_("Only staff can close issues."))
+    _hold(db, issue)
     if issue.status not in (S.RESOLVED.value, S.REOPENED.value):
         raise Conflict(N_("Only a resolved issue can be closed."), field="status")
     note = _text(note, "note", REASON_MAX)
@@ -688,6 +709,7 @@ def merge(db: Session, *, actor: Member, issue: Issue, into_id: int, now: dateti
         raise NotFound(N_("No such issue in this community."), field="into_id")
     if target.id == issue.id:
         raise Invalid(N_("An issue cannot be merged into itself."), field="into_id")
+    _hold(db, issue, target)
     if issue.status not in MERGE_FROM:
         raise Conflict(N_("This issue cannot be merged now."), field="status")
     if target.status in CLOSED_STATES or target.status == S.REJECTED.value:
@@ -764,10 +786,19 @@ def escalate_overdue(db: Session, *, now: datetime | None = None,
         chain = escalation_chain(db, issue.place)
         goal = target_level(issue, len(chain), now)
         while issue.escalation_level < goal:
-            source, target = chain[issue.escalation_level], chain[issue.escalation_level + 1]
-            issue.escalation_level += 1
-            issue.escalation_place_id = target.id
-            issue.updated_at = now
+            level = issue.escalation_level
+            source, target = chain[level], chain[level + 1]
+            # a conditional UPDATE: two requests escalating lazily at the same moment (two
+            # residents opening the list) move it once, and only the one that did tells
+            moved_now = db.execute(update(Issue).where(Issue.id == issue.id, Issue.escalation_level == level)
+                                   .values(escalation_level=level + 1, escalation_place_id=target.id,
+                                           updated_at=now)
+                                   .execution_options(synchronize_session=False)).rowcount == 1
+            db.refresh(issue, ["escalation_level", "escalation_place_id", "updated_at"])
+            if not moved_now:
+                if issue.escalation_level <= level:  # pragma: no cover - the row changed otherwise
+                    break
+                continue
             _event(db, issue, "escalated", None, now, level=issue.escalation_level, from_place=source.name,
                    to_place=target.name, due_at=issue.due_at.isoformat())
             db.flush()

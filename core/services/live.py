@@ -11,7 +11,11 @@ first attempt stored instead of storing a second one.
 Changes that two processes may race to make — taking the floor back when the speaking
 time runs out (every process's timer and sweep, and the host's button), sweeping the
 connections of a dead server process — are conditional ``UPDATE``/``DELETE`` statements,
-so exactly one of the racers does it and appends the event.
+so exactly one of the racers does it and appends the event. Changes that decide from the
+room's state — giving the floor, raising or lowering a hand — lock the room first
+(:func:`_hold_room`) and read the floor and the queue after it, so two at once take turns;
+the database keeps at most one speaking turn per session and one raised hand per
+participant (partial unique indexes) whatever a writer does.
 
 Services flush; the caller commits, then broadcasts the returned events.
 """
@@ -28,10 +32,11 @@ from typing import Any, Iterable
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from core import events
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import ConsultationSession, Member
@@ -522,6 +527,32 @@ def _require_live(session: ConsultationSession) -> None:
         raise Conflict(N_("The session is not open."), field="status")
 
 
+def _hold_room(db: Session, session_id: int) -> LiveRoom:
+    """Lock the session's room (made first if it has none) for the rest of the
+    transaction and return it freshly read: the row lock on PostgreSQL, the write lock on
+    SQLite (:func:`core.db.lock_row`). Whoever decides from the floor or the queue takes
+    this before reading them, so two grants (or two raised hands) at once take turns
+    instead of both acting on what they read before the other wrote."""
+    room = lock_row(db, LiveRoom, session_id)
+    if room is None:
+        get_room(db, session_id)
+        room = lock_row(db, LiveRoom, session_id)
+        assert room is not None
+    return room
+
+
+def _held_floor(db: Session, session: ConsultationSession) -> FloorRequest | None:
+    """Lock the room (:func:`_hold_room`), then read the session's status and the turn
+    holding the floor as they are now (not as this transaction saw them before)."""
+    room = _hold_room(db, session.id)
+    # the status only (the session's other columns, and its version, are not ours to reload)
+    status = db.scalar(select(ConsultationSession.status).where(ConsultationSession.id == session.id))
+    set_committed_value(session, "status", status)
+    if room.floor_request_id is None:
+        return None
+    return db.get(FloorRequest, room.floor_request_id, populate_existing=True)
+
+
 def _floor(db: Session, session_id: int) -> FloorRequest | None:
     room = db.get(LiveRoom, session_id)
     if room is None or room.floor_request_id is None:
@@ -581,7 +612,8 @@ def hide_message(db: Session, *, session: ConsultationSession, participant: Part
                  reason: str, key: str | None = None, now: datetime | None = None) -> LiveEvent:
     now = now or utcnow()
     require_host(participant)
-    message = db.get(LiveMessage, message_id)
+    _hold_room(db, session.id)  # two moderators hiding one message at once: the second is told
+    message = db.get(LiveMessage, message_id, populate_existing=True)
     if message is None or message.session_id != session.id:
         raise NotFound(N_("No such message in this session."), field="message_id")
     if message.hidden_at is not None:
@@ -607,10 +639,10 @@ def _waiting(db: Session, session_id: int, participant_id: int) -> FloorRequest 
 def raise_hand(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
                now: datetime | None = None) -> LiveEvent:
     now = now or utcnow()
+    floor = _held_floor(db, session)  # the room first: a double tap raises one hand
     _require_live(session)
     if _waiting(db, session.id, participant.id) is not None:
         raise Conflict(N_("Your hand is already raised."))
-    floor = _floor(db, session.id)
     if floor is not None and floor.participant_id == participant.id and not _time_is_up(floor, now):
         raise Conflict(N_("You have the floor already."))
     request = FloorRequest(session_id=session.id, participant_id=participant.id, status="waiting", raised_at=now)
@@ -624,6 +656,7 @@ def raise_hand(db: Session, *, session: ConsultationSession, participant: Partic
 def lower_hand(db: Session, *, session: ConsultationSession, participant: Participant, key: str | None = None,
                now: datetime | None = None) -> LiveEvent:
     now = now or utcnow()
+    _hold_room(db, session.id)  # the room first, as grant_floor takes it: one of two lowers wins
     request = _waiting(db, session.id, participant.id)
     if request is None:
         raise Conflict(N_("Your hand is not raised."))
@@ -679,11 +712,16 @@ def grant_floor(db: Session, *, session: ConsultationSession, participant: Parti
         raise NotFound(N_("No such participant in this session."), field="participant_id")
     if seconds is not None and not 10 <= seconds <= MAX_SPEAKING_SECONDS:
         raise Invalid(N_("Speaking time is between 10 seconds and an hour."), field="seconds")
-    current = _floor(db, session.id)
+    # the room is locked before the floor is read: of two grants at once, the second
+    # waits, then takes the floor back from the first one's speaker
+    current = _held_floor(db, session)
+    _require_live(session)
     if current is not None:  # the previous speaker's turn ends (floor_granted says so)
         ran_out = _time_is_up(current, now)
-        _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_NEXT,
-                         ended_at=floor_ends_at(current) if ran_out else now)
+        if not _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_NEXT,
+                                ended_at=floor_ends_at(current) if ran_out else now):
+            # (not expected under the lock) never leave two turns speaking
+            raise Conflict(N_("The floor changed just now; look again and try again."))
     request = _waiting(db, session.id, speaker.id)
     if request is None:
         request = FloorRequest(session_id=session.id, participant_id=speaker.id, raised_at=now)
@@ -772,10 +810,13 @@ def set_status(db: Session, *, session: ConsultationSession, participant: Partic
     require_host(participant)
     if status not in (SessionStatus.LIVE.value, SessionStatus.CLOSED.value):
         raise Invalid(N_("A session can be opened or closed here."), field="status")
+    # the room before the session's row: a grant holding the room inserts rows that refer to
+    # the session, which wait for the UPDATE of its join code (a key) — the other order
+    # deadlocks on PostgreSQL
+    room = _hold_room(db, session.id)
     sessions_service.change_status(db, actor=member, session=session, status=status, now=now)
-    room = get_room(db, session.id)
     if status == SessionStatus.CLOSED.value:
-        current = _floor(db, session.id)
+        current = _floor(db, session.id)  # read under the lock: a grant racing the close is refused or ended
         if current is not None:
             ran_out = _time_is_up(current, now)
             _take_floor_back(db, session.id, current, ended_by=ENDED_BY_TIME if ran_out else ENDED_BY_CLOSE,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.catalog import Catalog
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, RoleAssignment
@@ -333,7 +333,6 @@ def apply_to_host(db: Session, *, actor: Member, series: RotationSeries, venue_a
     label = (venue_label or "").strip() or N_("%(name)s's courtyard") % {"name": actor.display_name}
     if existing is None:
         application = HostApplication(series_id=series.id, member_id=actor.id, created_at=now)
-        db.add(application)
     else:
         application = existing
         application.dates.clear()
@@ -345,7 +344,15 @@ def apply_to_host(db: Session, *, actor: Member, series: RotationSeries, venue_a
     application.bring_note = (bring_note or "").strip()
     application.status = "active"
     application.dates.extend(ApplicationDate(day=d) for d in sorted(dates))
-    db.flush()
+    try:
+        # added inside the savepoint: the same offer sent twice at once (a double tap)
+        # fails here, on the unique (series, member), not at the commit as a server error
+        with db.begin_nested():
+            db.add(application)
+            db.flush()
+    except IntegrityError as exc:
+        raise Conflict(N_("You have already applied to host this series; withdraw it to apply again."),
+                       field="series_id") from exc
     return application
 
 
@@ -783,6 +790,12 @@ def _rebalance(db: Session, session: ConsultationSession, now: datetime) -> list
     return promoted
 
 
+def _lock_talk(db: Session, session: ConsultationSession) -> None:
+    """Lock the talk's row and read it again (its status and capacity as they are now)."""
+    if lock_row(db, ConsultationSession, session.id) is None:
+        raise NotFound(N_("No such session."), field="session_id")
+
+
 def _bookable(session: ConsultationSession, now: datetime) -> None:
     if session.status != SessionStatus.SCHEDULED.value:
         raise Conflict(N_("This talk is not open for sign-up."), field="session_id")
@@ -792,9 +805,14 @@ def _bookable(session: ConsultationSession, now: datetime) -> None:
 
 def reserve_seat(db: Session, *, actor: Member, session: ConsultationSession, bringing: str = "",
                  now: datetime | None = None) -> SeatReservation:
-    """Take a seat, or a place on the waiting list when the talk is full."""
+    """Take a seat, or a place on the waiting list when the talk is full.
+
+    The talk's row is locked before the seats are counted (:func:`core.db.lock_row`):
+    residents signing up at the same moment take turns, so the talk never gets more
+    seats than it has and each gets the next place in line."""
     now = now or utcnow()
     require_member(actor, session.community_id)
+    _lock_talk(db, session)
     _bookable(session, now)
     if session.host_id == actor.id:
         raise Conflict(N_("You are the host of this talk."), field="session_id")
@@ -803,18 +821,20 @@ def reserve_seat(db: Session, *, actor: Member, session: ConsultationSession, br
         raise Conflict(N_("You already have a seat or a place on the waiting list."), field="session_id")
     position = (db.scalar(select(func.max(SeatReservation.position)).where(
         SeatReservation.session_id == session.id)) or 0) + 1
-    if row is None:
-        row = SeatReservation(session_id=session.id, member_id=actor.id, created_at=now)
-        db.add(row)
-    row.position = position
-    row.bringing = (bringing or "").strip()[:200]
-    row.status = ReservationStatus.WAITLISTED.value
-    row.updated_at = now
     try:
+        # the new row is added inside the savepoint: begin_nested() flushes what is pending
+        # first, and a failed insert there would fail the whole request
         with db.begin_nested():
+            if row is None:
+                row = SeatReservation(session_id=session.id, member_id=actor.id, created_at=now)
+                db.add(row)
+            row.position = position
+            row.bringing = (bringing or "").strip()[:200]
+            row.status = ReservationStatus.WAITLISTED.value
+            row.updated_at = now
             db.flush()
-    except IntegrityError as exc:  # two sign-ups for the same position at once
-        raise Conflict(N_("Please try again."), field="session_id") from exc
+    except IntegrityError as exc:  # (not expected under the lock) the same place taken at once
+        raise Conflict(N_("Someone signed up at the same moment; please try again."), field="session_id") from exc
     _rebalance(db, session, now)
     db.refresh(row)
     return row
@@ -824,6 +844,7 @@ def cancel_reservation(db: Session, *, actor: Member, session: ConsultationSessi
                        now: datetime | None = None) -> SeatReservation:
     """Give up a seat (or a place on the waiting list); the first one waiting gets the seat."""
     now = now or utcnow()
+    _lock_talk(db, session)  # as reserve_seat: the seat goes to the first in line, once
     row = my_reservation(db, session, actor)
     if row is None or row.status == ReservationStatus.CANCELLED.value:
         raise NotFound(N_("You have no seat at this talk."), field="session_id")
@@ -892,8 +913,16 @@ def issue_calendar_token(db: Session, *, actor: Member, now: datetime | None = N
     token = secrets.token_urlsafe(24)
     row = db.scalar(select(CalendarToken).where(CalendarToken.member_id == actor.id))
     if row is None:
-        row = CalendarToken(member_id=actor.id)
-        db.add(row)
+        try:
+            # the first link asked for twice at once (a double tap): the second meets the
+            # unique member_id here and replaces the first one's secret, as a later ask does
+            with db.begin_nested():
+                db.add(CalendarToken(member_id=actor.id, token_hash=_hash(token), created_at=now or utcnow()))
+                db.flush()
+            return token
+        except IntegrityError:
+            row = db.scalar(select(CalendarToken).where(CalendarToken.member_id == actor.id))
+            assert row is not None
     row.token_hash = _hash(token)
     row.created_at = now or utcnow()
     db.flush()

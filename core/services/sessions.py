@@ -6,13 +6,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import events
 from core.catalog import Catalog
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import AgendaItem, Community, ConsultationSession, Member
@@ -39,6 +39,13 @@ def can_run(db: Session, actor: Member | None, session: ConsultationSession) -> 
     if actor is not None and session.host_id == actor.id and actor.community_id == session.community_id:
         return True
     return has_role(db, actor, STAFF_ROLES, community_id=session.community_id)
+
+
+def can_see_join_code(db: Session, viewer: Member | None, session: ConsultationSession) -> bool:
+    """The join code is for the session's people: active members of its community (the
+    host and staff among them). It is printed or shown in the room for guests; it is never
+    listed to strangers, anonymous callers or members of another community."""
+    return viewer is not None and viewer.active and viewer.community_id == session.community_id
 
 
 def get_session(db: Session, session_id: int, *, community_id: int | None = None) -> ConsultationSession:
@@ -142,6 +149,9 @@ def change_status(db: Session, *, actor: Member | None, session: ConsultationSes
     """Move a session along its lifecycle; queues ``courtyard_session_status_changed``."""
     if actor is not None and not can_run(db, actor, session):
         raise Forbidden(N_("Only the host or staff can change this session."))
+    # the row is locked and read again before its status is checked: two hosts closing
+    # at once take turns, and the second is told it is closed already
+    lock_row(db, ConsultationSession, session.id)
     old = session.status
     if status not in TRANSITIONS.get(old, set()):
         raise Conflict(N_("A session cannot go from %(old)s to %(new)s."), field="status", old=old, new=status)
@@ -164,13 +174,15 @@ def add_agenda_item(db: Session, *, actor: Member, catalog: Catalog, session: Co
                     notes: str = "", category_key: str | None = None) -> AgendaItem:
     if not can_run(db, actor, session):
         raise Forbidden(N_("Only the host or staff can change this session."))
+    lock_row(db, ConsultationSession, session.id)  # the next position, one item at a time
     if session.status == SessionStatus.CLOSED.value:
         raise Conflict(N_("This session is closed."), field="status")
     if not title.strip():
         raise Invalid(N_("A title is required."), field="title")
     if category_key is not None:
         categories_service.require_category(db, catalog, db.get(Community, session.community_id), category_key)
-    position = max((item.position for item in session.agenda), default=0) + 1
+    position = (db.scalar(select(func.max(AgendaItem.position)).where(AgendaItem.session_id == session.id))
+                or 0) + 1
     item = AgendaItem(session_id=session.id, position=position, title=title.strip(), notes=notes,
                       category_key=category_key)
     db.add(item)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import events
-from core.db import utcnow
+from core.db import lock_row, utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, ConsultationSession, Member, Place, RoleAssignment
@@ -46,16 +46,21 @@ from core.models.vote import (
     MotionStatus,
     MotionVoter,
     Participation,
+    PendingBallot,
     Representative,
     random_id,
 )
 from core.services.access import get_in_community, has_role
+from core.services.ballot_seal import SealError, seal_of
 
 log = logging.getLogger("courtyard.votes")
 
 MAX_OPTIONS = 20
 MAX_OPTION_LENGTH = 100
 YESNO_OPTIONS = ["yes", "no", "abstain"]
+#: sealed secret ballots are written out (shuffled, in a transaction of their own) once at
+#: least this many of a motion wait, and all of them when it closes (``VOTING_MIX_MIN``)
+MIX_MIN = 10
 
 # messages (one place, so translators see them together)
 MSG_CLOSED = N_("This vote is closed; nothing can change any more.")
@@ -76,6 +81,8 @@ MSG_ASSIST_ABSENT = N_("This resident has not checked in at the session. Check t
                        "their vote.")
 MSG_ASSIST_OWN_VOTE = N_("This resident has already voted themselves; their own vote stands and cannot be "
                          "replaced for them.")
+MSG_SEALED = N_("Some secret ballots of this vote cannot be opened with this server's key (was the secret key "
+                "changed while the vote was open?). Put the previous key back to go on.")
 
 
 # ---------------------------------------------------------------------------
@@ -101,6 +108,23 @@ def entry_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
 def replace_hash(motion_id: int, voter_key: str) -> str:
     """What an anonymous ballot stores of its voter's change code."""
     return hashlib.sha256(f"courtyard-replace:{motion_id}:{voter_key}".encode()).hexdigest()
+
+
+def open_sealed(db: Session, motion_id: int, blob: bytes) -> dict[str, Any]:
+    """A pending secret ballot, opened with the session's seal (a refusal, not a crash,
+    when the server's key cannot open it)."""
+    try:
+        return seal_of(db).open(motion_id, blob)
+    except SealError:
+        log.error("a sealed secret ballot of motion %s cannot be opened with this server's keys", motion_id)
+        raise Conflict(MSG_SEALED, field="motion") from None
+
+
+def pending_lookup(motion_id: int, voter_key: str) -> str:
+    """What a pending (sealed) secret ballot stores of its voter's change code: another
+    hash than :func:`replace_hash`, so the pending record and the anonymous ballot it
+    becomes cannot be matched without the code."""
+    return hashlib.sha256(f"courtyard-pending:{motion_id}:{voter_key}".encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------
@@ -171,6 +195,10 @@ def set_representatives(db: Session, *, actor: Member | None, community: Communi
     ids = list(dict.fromkeys(member_ids))
     for member_id in ids:
         get_in_community(db, Member, member_id, community.id, field="member_ids")
+    # the community's row first: two staff replacing the list at once take turns (on
+    # PostgreSQL the second's DELETE would not see the first's new rows, and both lists
+    # would be kept, or collide on the unique index)
+    lock_row(db, Community, community.id)
     db.execute(delete(Representative).where(Representative.community_id == community.id))
     rows = [Representative(community_id=community.id, member_id=i) for i in ids]
     db.add_all(rows)
@@ -328,7 +356,14 @@ def open_motion(db: Session, *, actor: Member | None, motion: Motion, now: datet
         raise Conflict(N_("Only a draft motion can be opened."), field="status")
     if motion.closes_at is not None and motion.closes_at <= now:
         raise Invalid(N_("The closing time has already passed."), field="closes_at")
-    motion.status = MotionStatus.OPEN.value
+    # a conditional UPDATE, as close_motion: of two hosts opening at once one opens it,
+    # the other is told it is not a draft any more (one motion_opened event, one opened_at)
+    opened = db.execute(update(Motion).where(Motion.id == motion.id, Motion.status == MotionStatus.DRAFT.value)
+                        .values(status=MotionStatus.OPEN.value)
+                        .execution_options(synchronize_session=False)).rowcount
+    if opened != 1:
+        raise Conflict(N_("Only a draft motion can be opened."), field="status")
+    db.refresh(motion)  # (the row is ours until commit: the UPDATE locked it)
     motion.opened_at = now
     if motion.opens_at is None:
         motion.opens_at = now
@@ -351,6 +386,8 @@ def close_motion(db: Session, *, actor: Member | None, motion: Motion, method: A
                         .execution_options(synchronize_session=False)).rowcount
     if closed != 1:
         raise Conflict(N_("Only an open motion can be closed."), field="status")
+    if motion.secret:  # every acknowledged secret ballot is written out before the tally
+        write_pending(db, motion.id)
     db.refresh(motion)
     result = compute_result(db, motion, method)
     row = MotionResult(motion_id=motion.id, result=result, ballots=result["turnout"]["ballots"],
@@ -428,6 +465,9 @@ class CastOutcome:
     voter_key: str | None = None
     assisted_by_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: enough sealed secret ballots of the motion wait: after the commit, write them out
+    #: (:func:`write_pending`, in a transaction of its own)
+    mix_due: bool = False
 
 
 def _check_window(motion: Motion, now: datetime) -> None:
@@ -478,8 +518,14 @@ class CastBatch:
     one would have shown it. Without :meth:`prepare` (a single vote) each read is a query.
     """
 
-    def __init__(self, db: Session, *, defer: bool = True) -> None:
+    def __init__(self, db: Session, *, defer: bool = True, mix_min: int = MIX_MIN) -> None:
         self.db = db
+        #: a secret motion with at least this many sealed ballots waiting is due to have
+        #: them written out after the commit (:attr:`due`)
+        self.mix_min = max(1, int(mix_min))
+        self.sealed: set[int] = set()  # secret motions this batch added sealed ballots to
+        #: secret motions whose pending ballots the caller writes out after committing
+        self.due: list[int] = []
         #: keep writes until :meth:`flush` (``False``: send each at once, so a failing write
         #: fails the vote that made it)
         self.defer = defer
@@ -517,6 +563,11 @@ class CastBatch:
                 rows = self.conn.execute(_ANONYMOUS_BY_KEYS, {"motion_id": m, "hashes": hashes}).all()
                 found = {r[0]: tuple(r[1:]) for r in rows}
                 self.known.update({("anon", m, h): found.get(h) for h in hashes})
+            lookups = sorted({pending_lookup(m, k) for k in voter_keys if k})
+            if lookups:
+                rows = self.conn.execute(_PENDING_BY_LOOKUPS, {"motion_id": m, "lookups": lookups}).all()
+                found = {r[0]: tuple(r[1:]) for r in rows}
+                self.known.update({("pend", m, h): found.get(h) for h in lookups})
         else:
             rows = self.conn.execute(_BALLOTS_OF, {"motion_id": m, "member_ids": ids}).all()
             found = {r[0]: tuple(r[1:]) for r in rows}
@@ -567,8 +618,16 @@ class CastBatch:
 
     def finish(self) -> None:
         """Send the pending writes, write the head of every motion whose log this
-        transaction extended (once per motion), and flush. Call before committing."""
+        transaction extended (once per motion), and flush. Call before committing. A secret
+        motion that now has at least ``mix_min`` sealed ballots waiting is listed in
+        :attr:`due` (one count per motion and batch): the caller writes them out after the
+        commit, in a transaction of their own (:func:`write_pending`)."""
         self.flush()
+        for motion_id in sorted(self.sealed):
+            waiting = self.conn.execute(_PENDING_COUNT, {"motion_id": motion_id}).scalar_one()
+            if waiting >= self.mix_min and motion_id not in self.due:
+                self.due.append(motion_id)
+        self.sealed.clear()
         for motion_id, head in list(self.heads.items()):
             if head.dirty:
                 self.conn.execute(_HEAD_UPDATE, {"motion_id": motion_id, "length": head.length, "head": head.hash})
@@ -687,53 +746,74 @@ class CastBatch:
 
     def _cast_secret(self, motion: Motion, voter: Any, choice: Any, assisted_by: int | None,
                      client_id: str | None, voter_key: str | None) -> CastOutcome:
-        part_key = ("part", motion.id, voter.id)
-        part = self._read(_PARTICIPATION_OF, part_key, {"motion_id": motion.id, "member_id": voter.id})
+        """A secret vote writes the participation (who) and a *sealed* pending ballot
+        (what, unreadable without the server's key) — never the anonymous ballot or its log
+        entry: those are written later, shuffled with at least ``mix_min`` others, in a
+        transaction of their own (:func:`write_pending`). A change of a ballot still sealed
+        becomes its next version (the log gets every version, in order, when it is written
+        out); a change of a ballot already written out is sealed to replace it."""
+        m = motion.id
+        part_key = ("part", m, voter.id)
+        part = self._read(_PARTICIPATION_OF, part_key, {"motion_id": m, "member_id": voter.id})
         if part is not None and assisted_by is not None and part[2] is None:
             raise Conflict(MSG_ASSIST_OWN_VOTE, field="member_id")  # the resident's own vote stands
-        key_hash = replace_hash(motion.id, voter_key) if voter_key else None
-        anon = None
-        if key_hash is not None:
-            anon = self._read(_ANONYMOUS_BY_KEY, ("anon", motion.id, key_hash),
-                              {"motion_id": motion.id, "replace_hash": key_hash})
+        key_hash = replace_hash(m, voter_key) if voter_key else None
+        lookup = pending_lookup(m, voter_key) if voter_key else None
+        anon = pend = None
+        if voter_key is not None:
+            anon = self._read(_ANONYMOUS_BY_KEY, ("anon", m, key_hash), {"motion_id": m, "replace_hash": key_hash})
+            found = self._read(_PENDING_BY_LOOKUP, ("pend", m, lookup), {"motion_id": m, "lookup": lookup})
+            if found is not None:
+                pend = (found[0], open_sealed(self.db, m, found[1]))
+        seal = seal_of(self.db)
         if part is None:
-            if anon is not None:
+            if anon is not None or pend is not None:
                 raise Conflict(MSG_KEY_TAKEN, field="voter_key")
             voter_key = voter_key or secrets.token_urlsafe(24)
-            new_hash = replace_hash(motion.id, voter_key)
+            lookup = pending_lookup(m, voter_key)
             nonce = secrets.token_hex(16)
-            receipt = receipt_for(motion.id, choice, nonce)
-            # two records that share nothing: random ids, no timestamps (docs/voting.md)
-            self._write(_INSERT, _PARTICIPATION_INSERT, {"id": random_id(), "motion_id": motion.id,
-                                                         "member_id": voter.id, "assisted_by_id": assisted_by,
-                                                         "client_id": client_id}, part_key)
-            self._write(_INSERT, _ANONYMOUS_INSERT, {"id": random_id(), "motion_id": motion.id, "choice": choice,
-                                                     "nonce": nonce, "receipt": receipt, "replace_hash": new_hash},
-                        ("anon", motion.id, new_hash))
-            self._append_log(motion, {"op": "cast", "choice": choice, "nonce": nonce, "receipt": receipt})
+            receipt = receipt_for(m, choice, nonce)
+            # two records that share nothing readable: random ids, no timestamps, the ballot sealed
+            self._write(_INSERT, _PARTICIPATION_INSERT, {"id": random_id(), "motion_id": m, "member_id": voter.id,
+                                                         "assisted_by_id": assisted_by, "client_id": client_id},
+                        part_key)
+            sealed = seal.seal(m, {"replace_hash": replace_hash(m, voter_key), "replaces": None,
+                                   "versions": [{"choice": choice, "nonce": nonce, "receipt": receipt}]})
+            self._write(_INSERT, _PENDING_INSERT, {"id": random_id(), "motion_id": m, "lookup": lookup,
+                                                   "sealed": sealed}, ("pend", m, lookup))
+            self.sealed.add(m)
             return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
         part_id, part_client, part_assisted = part
+        # the ballot as it stands: still sealed (its last version), or written out
+        last = pend[1]["versions"][-1] if pend is not None else None
+        current = ((last["choice"], last["receipt"], last["nonce"]) if last is not None
+                   else (anon[1], anon[2], anon[3]) if anon is not None else None)
         if client_id is not None and part_client == client_id:
-            return CastOutcome(motion, anon[2] if anon else None, anon[3] if anon else None, duplicate=True,
-                               voter_key=voter_key, assisted_by_id=part_assisted)
+            return CastOutcome(motion, current[1] if current else None, current[2] if current else None,
+                               duplicate=True, voter_key=voter_key, assisted_by_id=part_assisted)
         if voter_key is None:
             raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
-        if anon is None:
+        if current is None:
             raise Conflict(MSG_BAD_KEY, field="voter_key")
         self._write(_UPDATE, _PARTICIPATION_UPDATE, {"part_id": part_id, "v_client_id": client_id or part_client,
                                                      "v_assisted_by_id": assisted_by}, part_key)
-        anon_id, anon_choice, old_receipt, anon_nonce = anon
-        if anon_choice == choice:
-            return CastOutcome(motion, old_receipt, anon_nonce, voter_key=voter_key, assisted_by_id=assisted_by)
-        anon_key = ("anon", motion.id, key_hash)
-        self._write(_DELETE, _ANONYMOUS_DELETE, {"anon_id": anon_id}, anon_key)
+        if current[0] == choice:
+            return CastOutcome(motion, current[1], current[2], voter_key=voter_key, assisted_by_id=assisted_by)
         nonce = secrets.token_hex(16)
-        receipt = receipt_for(motion.id, choice, nonce)
-        self._write(_INSERT, _ANONYMOUS_INSERT, {"id": random_id(), "motion_id": motion.id, "choice": choice,
-                                                 "nonce": nonce, "receipt": receipt, "replace_hash": key_hash},
-                    anon_key)
-        self._append_log(motion, {"op": "change", "choice": choice, "nonce": nonce, "receipt": receipt,
-                                  "replaces": old_receipt})
+        receipt = receipt_for(m, choice, nonce)
+        # a change of a ballot still sealed is added to it as its next version (the log gets
+        # both, in order); a change of a ballot written out waits, sealed, to replace it
+        version = {"choice": choice, "nonce": nonce, "receipt": receipt}
+        if pend is not None:
+            sealed = seal.seal(m, {**pend[1], "versions": [*pend[1]["versions"], version]})
+        else:
+            sealed = seal.seal(m, {"replace_hash": key_hash, "replaces": anon[2], "versions": [version]})
+        if pend is not None:
+            self._write(_UPDATE, _PENDING_RESEAL, {"pend_id": pend[0], "v_sealed": sealed}, ("pend", m, lookup))
+        else:
+            self._write(_INSERT, _PENDING_INSERT, {"id": random_id(), "motion_id": m, "lookup": lookup,
+                                                   "sealed": sealed}, ("pend", m, lookup))
+        self.sealed.add(m)
         return CastOutcome(motion, receipt, nonce, changed=True, voter_key=voter_key, assisted_by_id=assisted_by)
 
 
@@ -743,6 +823,7 @@ _MOTIONS = Motion.__table__
 _BALLOTS = Ballot.__table__
 _PARTICIPATIONS = Participation.__table__
 _ANONYMOUS = AnonymousBallot.__table__
+_PENDING = PendingBallot.__table__
 _LOG = BallotLogEntry.__table__
 _MOTION_LOCK = (update(_MOTIONS).where(_MOTIONS.c.id == bindparam("motion_id"))
                 .values(log_length=_MOTIONS.c.log_length)
@@ -767,7 +848,16 @@ _PARTICIPATION_UPDATE = (update(_PARTICIPATIONS).where(_PARTICIPATIONS.c.id == b
 _ANONYMOUS_BY_KEY = (select(_ANONYMOUS.c.id, _ANONYMOUS.c.choice, _ANONYMOUS.c.receipt, _ANONYMOUS.c.nonce)
                      .where(_ANONYMOUS.c.motion_id == bindparam("motion_id"),
                             _ANONYMOUS.c.replace_hash == bindparam("replace_hash")))
-_ANONYMOUS_DELETE = delete(_ANONYMOUS).where(_ANONYMOUS.c.id == bindparam("anon_id"))
+_PENDING_BY_LOOKUP = (select(_PENDING.c.id, _PENDING.c.sealed)
+                      .where(_PENDING.c.motion_id == bindparam("motion_id"), _PENDING.c.lookup == bindparam("lookup")))
+_PENDING_RESEAL = (update(_PENDING).where(_PENDING.c.id == bindparam("pend_id"))
+                   .values(sealed=bindparam("v_sealed")))
+_PENDING_COUNT = select(func.count()).select_from(_PENDING).where(_PENDING.c.motion_id == bindparam("motion_id"))
+_PENDING_OF_MOTION = select(_PENDING.c.id, _PENDING.c.sealed).where(_PENDING.c.motion_id == bindparam("motion_id"))
+_PENDING_DELETE = delete(_PENDING).where(_PENDING.c.id == bindparam("pend_id"))
+_PENDING_INSERT = _PENDING.insert()
+_ANONYMOUS_REPLACED = delete(_ANONYMOUS).where(_ANONYMOUS.c.motion_id == bindparam("motion_id"),
+                                               _ANONYMOUS.c.replace_hash == bindparam("v_replace_hash"))
 _LOG_INSERT = _LOG.insert()
 _BALLOT_INSERT = _BALLOTS.insert()
 _PARTICIPATION_INSERT = _PARTICIPATIONS.insert()
@@ -782,23 +872,83 @@ _PARTICIPATIONS_OF = (select(_PARTICIPATIONS.c.member_id, *_PARTICIPATION_OF.sel
 _ANONYMOUS_BY_KEYS = (select(_ANONYMOUS.c.replace_hash, *_ANONYMOUS_BY_KEY.selected_columns)
                       .where(_ANONYMOUS.c.motion_id == bindparam("motion_id"),
                              _ANONYMOUS.c.replace_hash.in_(bindparam("hashes", expanding=True))))
+_PENDING_BY_LOOKUPS = (select(_PENDING.c.lookup, *_PENDING_BY_LOOKUP.selected_columns)
+                       .where(_PENDING.c.motion_id == bindparam("motion_id"),
+                              _PENDING.c.lookup.in_(bindparam("lookups", expanding=True))))
 
 
 def cast_ballot(db: Session, *, actor: Member, motion: Motion, choice: Any, voter: Member | None = None,
                 client_id: str | None = None, voter_key: str | None = None,
-                now: datetime | None = None) -> CastOutcome:
+                now: datetime | None = None, mix_min: int = MIX_MIN) -> CastOutcome:
     """Cast or change ``voter``'s ballot (``voter`` defaults to ``actor``; a host or staff
     member recording a vote for a present resident without a phone passes the resident as
     ``voter``: an assisted vote). ``choice`` is the bare ballot the method's schema loaded.
 
     A retry with the ``client_id`` of the emit that last changed the ballot changes nothing
     (``duplicate``); casting the same choice again changes nothing either. (Many votes in
-    one transaction: :class:`CastBatch`.)"""
-    batch = CastBatch(db)
+    one transaction: :class:`CastBatch`.)
+
+    A secret vote is stored sealed (see :class:`CastBatch`); when ``outcome.mix_due``,
+    the caller, after committing, calls :func:`write_pending` and commits again."""
+    batch = CastBatch(db, mix_min=mix_min)
     outcome = batch.cast(actor=actor, motion=motion, choice=choice, voter=voter, client_id=client_id,
                          voter_key=voter_key, now=now)
     batch.finish()
+    if motion.id in batch.due:
+        outcome.mix_due = True
     return outcome
+
+
+def write_pending(db: Session, motion_id: int, *, minimum: int | None = None,
+                  rng: random.Random | None = None) -> int:
+    """Write out the sealed secret ballots waiting for ``motion_id`` (all of them; with
+    ``minimum``, only if at least that many wait): open each, shuffle them, and insert
+    the anonymous ballots and their log entries in that random order, delete the sealed
+    records (and the ballots that changes replace), and move the log head — in the
+    caller's transaction, which must hold no participation: call it after the votes'
+    commit, and commit after it. Returns how many were written.
+
+    Nothing links them to their voters but the batch itself: the ballots of one batch are
+    those of the voters who voted or changed their vote since the batch before (see
+    docs/voting.md, "Secret ballots in the database files")."""
+    db.flush()
+    conn = db.connection()
+    _status, _opens, _closes, length, head = conn.execute(_MOTION_LOCK, {"motion_id": motion_id}).one()
+    rows = conn.execute(_PENDING_OF_MOTION, {"motion_id": motion_id}).all()
+    if not rows or (minimum is not None and len(rows) < minimum):
+        return 0
+    ballots = [open_sealed(db, motion_id, blob) for _, blob in rows]
+    (rng or random.SystemRandom()).shuffle(ballots)
+    inserts, entries, replaced = [], [], []
+    for b in ballots:
+        if b.get("replaces"):
+            replaced.append({"motion_id": motion_id, "v_replace_hash": b["replace_hash"]})
+        prev = b.get("replaces")
+        for v in b["versions"]:  # a ballot changed while sealed: every version, in order
+            record: dict[str, Any] = {"op": "change" if prev else "cast", "choice": v["choice"], "nonce": v["nonce"],
+                                      "receipt": v["receipt"]}
+            if prev:
+                record["replaces"] = prev
+            prev = v["receipt"]
+            digest = entry_hash(head, record)
+            length += 1
+            entries.append({"motion_id": motion_id, "position": length, "record": record, "prev_hash": head,
+                            "entry_hash": digest})
+            head = digest
+        last = b["versions"][-1]
+        inserts.append({"id": random_id(), "motion_id": motion_id, "choice": last["choice"], "nonce": last["nonce"],
+                        "receipt": last["receipt"], "replace_hash": b["replace_hash"]})
+    conn.execute(_PENDING_DELETE, [{"pend_id": rid} for rid, _ in sorted(rows)])
+    if replaced:
+        conn.execute(_ANONYMOUS_REPLACED, replaced)
+    conn.execute(_ANONYMOUS_INSERT, inserts)
+    conn.execute(_LOG_INSERT, entries)
+    conn.execute(_HEAD_UPDATE, {"motion_id": motion_id, "length": length, "head": head})
+    motion = db.identity_map.get(db.identity_key(Motion, motion_id))
+    if motion is not None:
+        set_committed_value(motion, "log_length", length)
+        set_committed_value(motion, "log_head", head)
+    return len(ballots)
 
 
 # ---------------------------------------------------------------------------
@@ -833,8 +983,14 @@ def find_receipt(db: Session, *, motion: Motion, receipt: str) -> dict[str, Any]
     """The ballot behind a receipt, as it is counted now (``None``: not counted — never
     cast, or replaced by a later vote)."""
     model = AnonymousBallot if motion.secret else Ballot
-    row = db.scalar(select(model).where(model.motion_id == motion.id, model.receipt == receipt.strip().lower()))
+    receipt = receipt.strip().lower()
+    row = db.scalar(select(model).where(model.motion_id == motion.id, model.receipt == receipt))
     if row is None:
+        if motion.secret:  # acknowledged, sealed, not yet written out: it will be counted
+            for (blob,) in db.execute(select(PendingBallot.sealed).where(PendingBallot.motion_id == motion.id)):
+                last = open_sealed(db, motion.id, blob)["versions"][-1]
+                if last["receipt"] == receipt:
+                    return {"receipt": receipt, "choice": last["choice"], "nonce": last["nonce"], "pending": True}
         return None
     return {"receipt": row.receipt, "choice": row.choice, "nonce": row.nonce}
 

@@ -8,7 +8,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from core.i18n import N_
 from web.i18n import Msg
-from web.schemas import StrictSchema, Text, TLength, TRange
+from web.schemas import InputSchema, StrictSchema, Text, TLength, TRange
+
+#: YYYY-MM within the years the edge accepts (web.schemas.YEAR_MIN .. YEAR_MAX): month
+#: 0000-01 or 9999-12 would overflow the calendar arithmetic
+MONTH = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
 
 
 def _no_duplicates(data: dict[str, Any], key: str = "dates") -> None:
@@ -54,7 +58,7 @@ class RotaApplicationInSchema(StrictSchema):
 
 
 class RotaPlanInSchema(StrictSchema):
-    month = fields.String(required=True, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
+    month = fields.String(required=True, validate=validate.Regexp(MONTH,
                                                                   error=N_("Give the month as YYYY-MM.")))
     version = fields.Integer(strict=True, load_default=None, allow_none=True)
 
@@ -75,11 +79,11 @@ class RotaReservationInSchema(StrictSchema):
     bringing = Text(200, load_default="")
 
 
-class RotaMonthArgs(Schema):
+class RotaMonthArgs(InputSchema):
     class Meta:
         unknown = "exclude"
 
-    month = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
+    month = fields.String(load_default=None, validate=validate.Regexp(MONTH,
                                                                       error=N_("Give the month as YYYY-MM.")))
 
 

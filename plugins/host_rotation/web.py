@@ -31,7 +31,8 @@ from web.db import commit, get_db
 from web.extensions import current_courtyard
 
 PLUGIN = "host_rotation"
-bp = Blueprint("plugin_host_rotation", __name__, template_folder="templates")
+bp = Blueprint("plugin_host_rotation", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/plugin-static/host-rotation")
 API = "/api/v1/communities/<slug>/rotation"
 
 STATE_LABELS = {

@@ -10,7 +10,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_sche
 from core.i18n import N_
 from core.services import issues as svc
 from web.i18n import Msg
-from web.schemas import StrictSchema, Text, TLength, TOneOf, TRange
+from web.schemas import InputSchema, StrictSchema, Text, TLength, TOneOf, TRange
 
 CHOICES = N_("Must be one of: {choices}.")
 
@@ -88,7 +88,7 @@ class IssueReviewAgendaSchema(StrictSchema):
     period = fields.String(load_default="monthly", validate=TOneOf(["monthly", "quarterly"], error=CHOICES))
 
 
-class IssueListArgs(Schema):
+class IssueListArgs(InputSchema):
     class Meta:
         unknown = EXCLUDE
 
@@ -99,14 +99,14 @@ class IssueListArgs(Schema):
     offset = fields.Integer(load_default=0, validate=TRange(min=0, max=1_000_000))
 
 
-class IssueDashboardArgs(Schema):
+class IssueDashboardArgs(InputSchema):
     class Meta:
         unknown = EXCLUDE
 
     by = fields.String(load_default="category", validate=TOneOf(["category", "place", "department"], error=CHOICES))
 
 
-class IssueReviewArgs(Schema):
+class IssueReviewArgs(InputSchema):
     class Meta:
         unknown = EXCLUDE
 

@@ -51,7 +51,8 @@ from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import translate
 
-bp = Blueprint("plugin_issues", __name__, template_folder="templates")
+bp = Blueprint("plugin_issues", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/plugin-static/issues")
 
 API = "/api/v1/communities/<slug>/issues"
 
@@ -512,8 +513,12 @@ def api_create(slug: str):
     data = form_data(s.IssueInSchema()) if multipart else _load_json(s.IssueInSchema())
     issue = svc.raise_issue(get_db(), actor=me, catalog=catalog(), community=g.community,
                             photos=uploaded_photos() if multipart else (), now=now(), **data)
-    commit()
-    return jsonify(dump_issue(issue, timeline=True)), 201
+    db = get_db()
+    db.flush()
+    db.refresh(issue)
+    response = jsonify(dump_issue(issue, timeline=True))
+    commit()  # after the answer is made: a failure making it leaves nothing written
+    return response, 201
 
 
 @bp.get(API + "/<int:issue_id>")
@@ -530,8 +535,11 @@ def api_update(slug: str, issue_id: int):
     issue = load_issue(issue_id, me)
     data = _load_json(s.IssuePatchSchema())
     svc.update_issue(get_db(), actor=me, catalog=catalog(), issue=issue, changes=data, now=now())
-    commit()
-    return jsonify(dump_issue(issue, timeline=True))
+    get_db().flush()
+    get_db().refresh(issue)
+    response = jsonify(dump_issue(issue, timeline=True))
+    commit()  # after the answer is made
+    return response
 
 
 def _make_api_action(name: str, schema: type[Schema] | None, call: Callable[..., Any], summary: str) -> None:
@@ -544,9 +552,11 @@ def _make_api_action(name: str, schema: type[Schema] | None, call: Callable[...,
         else:
             data = {}
         call(db, me, issue, data)
-        commit()
+        db.flush()
         db.refresh(issue)
-        return jsonify(dump_issue(issue, timeline=True))
+        response = jsonify(dump_issue(issue, timeline=True))
+        commit()  # after the answer is made: a failure making it leaves nothing written
+        return response
 
     view.__name__ = f"api_{name}"
     view = doc(summary, body=schema, response=s.IssueOutSchema)(view)
@@ -600,6 +610,7 @@ def api_create_outside_body(slug: str):
     me = api_member()
     data = _load_json(s.OutsideBodyInSchema())
     body = svc.create_outside_body(get_db(), actor=me, community=g.community, **data)
-    commit()
-    return jsonify(s.OutsideBodySchema().dump(body)), 201
+    response = jsonify(s.OutsideBodySchema().dump(body))
+    commit()  # after the answer is made
+    return response, 201
 

@@ -54,6 +54,8 @@ def load_file(path: str) -> dict[str, Any]:
         raise TallyInputError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise TallyInputError(f"{path}: the JSON is nested too deeply") from None
     return check_file(data)
 
 
@@ -199,7 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TallyInputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") from the file: keep it escaped
+        text = json.dumps(result, indent=2)
+    print(text)
     return 0
 
 

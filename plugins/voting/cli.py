@@ -9,7 +9,7 @@ import click
 
 
 @click.command("verify")
-@click.argument("motion", type=int)
+@click.argument("motion", type=click.IntRange(1, 2**31 - 1))  # an id the database can hold
 @click.option("--json", "as_json", is_flag=True, help="print the whole report as JSON")
 def verify(motion: int, as_json: bool) -> None:
     """Recount MOTION from its ballot log and check the log's hash chain: an edited,

@@ -42,6 +42,7 @@ from core.services import votes as svc
 from web.auth import current_member
 from web.db import get_db
 from web.i18n import Msg, translate, translate_errors
+from web.inputs import INT_MAX, find_text_fault
 
 log = logging.getLogger("courtyard.voting")
 
@@ -234,11 +235,13 @@ def _plain_vote(data: Any) -> dict[str, Any] | None:
     if type(data) is not dict or "ballot" not in data or not data.keys() <= _VOTE_KEYS:
         return None
     cid, motion_id, key = data.get("cid"), data.get("motion_id"), data.get("voter_key")
-    if type(cid) is not str or not _CID.fullmatch(cid) or type(motion_id) is not int:
+    if type(cid) is not str or not _CID.fullmatch(cid) or type(motion_id) is not int or not 0 < motion_id <= INT_MAX:
         return None
     if key is not None and (type(key) is not str or len(key) < 16 or not _CID.fullmatch(key)):
         return None
     if data["ballot"] is None or data.get("member_id") is not None:
+        return None
+    if find_text_fault(data["ballot"]) is not None:  # the schema names the field at fault
         return None
     return {"ballot": data["ballot"], "cid": cid, "motion_id": motion_id, "voter_key": key, "member_id": None}
 
@@ -465,6 +468,8 @@ class VoteWriter:
         self.queue_empty = eio.get_queue_empty_exception()
         self.make_event = eio.create_event
         self.max_batch = int(app.config.get("VOTING_BATCH_MAX", 500))
+        self.mix_min = mix_min(app)
+        self.due: set[int] = set()  # secret motions whose sealed ballots are to be written out
         self.idle = float(app.config.get("VOTING_WRITER_IDLE", 30.0))
         self.timeout = float(app.config.get("VOTING_ACK_TIMEOUT", 20.0))
         self.clock = app.config.get("VOTING_MONOTONIC") or time.monotonic
@@ -555,7 +560,48 @@ class VoteWriter:
     def process(self, jobs: list[VoteJob]) -> None:
         """Cast and commit one batch (on the database thread, ``web.dbthread``: under
         gevent its round trips do not wait for the hub); every job ends with an outcome
-        or an error, and its handler is woken here, in the writer's own greenlet."""
+        or an error, and its handler is woken here, in the writer's own greenlet. Then, when
+        enough sealed secret ballots wait, they are written out in a transaction of their
+        own (after the handlers are woken: it delays no acknowledgement)."""
+        self._process(jobs)
+        if self.due:
+            self.write_due()
+
+    def write_due(self) -> None:
+        """Write out the sealed ballots of the secret motions that have enough waiting
+        (:func:`~core.services.votes.write_pending`), each motion in its own transaction,
+        and send the new tally of those whose results are shown live. A failure is logged
+        and changes nothing: the ballots stay sealed and are written by a later batch or at
+        the close."""
+        due, self.due = sorted(self.due), set()
+        written = []
+        for motion_id in due:
+            try:
+                if self.dbthread.run(self._write_pending_in_context, motion_id):
+                    written.append(motion_id)
+            except Exception:
+                log.exception("the sealed ballots of motion %s were not written out", motion_id)
+        b = broadcaster(self.app) if written else None
+        for motion_id in written:
+            if b is not None:
+                b.tally_changed(motion_id)  # checked at send time: hidden results send nothing
+
+    def _write_pending_in_context(self, motion_id: int) -> int:
+        with self.app.app_context():
+            db = self.sessionmaker()
+            try:
+                if db.get_bind().dialect.name == "sqlite":
+                    db.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                written = svc.write_pending(db, motion_id, minimum=self.mix_min)
+                db.commit()
+                return written
+            except BaseException:
+                db.rollback()
+                raise
+            finally:
+                db.close()
+
+    def _process(self, jobs: list[VoteJob]) -> None:
         try:
             self.dbthread.run(self._write_in_context, jobs)
             self.batches += 1
@@ -623,7 +669,7 @@ class VoteWriter:
             ids = {j.actor_id for j in jobs} | {j.voter_id for j in jobs if j.voter_id is not None}
             people = {i: _Person(i, a, c) for i, a, c in db.execute(
                 select(Member.id, Member.active, Member.community_id).where(Member.id.in_(ids)))}
-            batch = svc.CastBatch(db, defer=defer)
+            batch = svc.CastBatch(db, defer=defer, mix_min=self.mix_min)
             if defer:
                 try:
                     self._prepare(db, batch, jobs)
@@ -663,6 +709,7 @@ class VoteWriter:
                 db.rollback()
                 return None, exc
             db.commit()
+            self.due.update(batch.due)
             return None
         except BaseException:
             db.rollback()
@@ -683,6 +730,13 @@ class VoteWriter:
             motion = db.get(svc.Motion, motion_id)
             if motion is not None:
                 batch.prepare(motion, ids, keys)
+
+
+def mix_min(app: Any = None) -> int:
+    """How many sealed secret ballots must wait before they are written out
+    (``VOTING_MIX_MIN``; all are written at the close)."""
+    app = app or current_app._get_current_object()
+    return max(1, int(app.config.get("VOTING_MIX_MIN", svc.MIX_MIN)))
 
 
 def vote_writer(app: Any = None) -> VoteWriter | None:
@@ -709,17 +763,29 @@ def _sqlite_writer(db: Any) -> Any:
 
 def _cast_alone(db: Any, *, motion: Any, actor: Any, voter: Any, choice: Any, payload: dict[str, Any],
                 now: Any) -> svc.CastOutcome:
-    """One vote, one transaction (no Socket.IO server: the CLI, scripts)."""
+    """One vote, one transaction (no Socket.IO server: the CLI, scripts). Sealed secret
+    ballots that are due are written out after it, in a transaction of their own."""
+    minimum = mix_min()
     try:
         with _sqlite_writer(db):
             outcome = svc.cast_ballot(db, actor=actor, motion=motion, choice=choice, voter=voter,
-                                      client_id=payload.get("cid"), voter_key=payload.get("voter_key"), now=now)
+                                      client_id=payload.get("cid"), voter_key=payload.get("voter_key"), now=now,
+                                      mix_min=minimum)
             db.commit()
     except IntegrityError:  # the unique constraint caught a race the lock did not (defence in depth)
         db.rollback()
         outcome = svc.cast_ballot(db, actor=actor, motion=motion, choice=choice, voter=voter,
-                                  client_id=payload.get("cid"), voter_key=payload.get("voter_key"), now=now)
+                                  client_id=payload.get("cid"), voter_key=payload.get("voter_key"), now=now,
+                                  mix_min=minimum)
         db.commit()
+    if outcome.mix_due:
+        try:
+            with _sqlite_writer(db):
+                outcome.extra["written_out"] = svc.write_pending(db, motion.id, minimum=minimum)
+                db.commit()
+        except Exception:  # the vote is committed; its ballot waits, sealed, for the next batch or the close
+            db.rollback()
+            log.exception("the sealed ballots of motion %s were not written out", motion.id)
     return outcome
 
 
@@ -814,6 +880,9 @@ def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], n
     if outcome.voter_key is not None:
         ack["voter_key"] = outcome.voter_key
     b = broadcaster() if svc.results_live(motion) else None  # hidden results: nothing to send
-    if b is not None and (outcome.first or outcome.changed):
+    # a secret vote changes the tally only when its batch is written out (the writer, or
+    # _cast_alone, which says so in ``written_out``)
+    changed = (outcome.first or outcome.changed) if not motion.secret else outcome.extra.get("written_out")
+    if b is not None and changed:
         b.tally_changed(motion.id)
     return ack

@@ -12,7 +12,7 @@ from core.i18n import N_
 from core.models.vote import ELECTORATES
 from core.services.votes import MSG_SECRET_LIVE
 from web.i18n import Msg
-from web.schemas import StrictSchema, Text, TLength, TOneOf, TRange
+from web.schemas import InputSchema, StrictSchema, Text, TLength, TOneOf, TRange
 
 CHOICES = N_("Must be one of: {choices}.")
 CID_RULE = validate.Regexp(r"^[A-Za-z0-9_-]+$", error=N_("Use letters, digits, hyphens and underscores."))
@@ -21,6 +21,15 @@ CID_RULE = validate.Regexp(r"^[A-Za-z0-9_-]+$", error=N_("Use letters, digits, h
 def _cid(required: bool = False) -> fields.String:
     kw: dict[str, Any] = {"required": True} if required else {"load_default": None, "allow_none": True}
     return fields.String(validate=[TLength(min=8, max=64), CID_RULE], **kw)
+
+
+class MotionListArgs(InputSchema):
+    """``?session_id=`` on the motions list: a session's votes only."""
+
+    class Meta:
+        unknown = "exclude"
+
+    session_id = fields.Integer(load_default=None, allow_none=True)
 
 
 class MotionInSchema(StrictSchema):

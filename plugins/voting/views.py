@@ -35,6 +35,7 @@ from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import Msg, translate
+from web.schemas import load_args
 
 bp = Blueprint("plugin_voting", __name__, template_folder="templates", static_folder="static",
                static_url_path="/plugin-voting-static")
@@ -163,12 +164,12 @@ def create_from(data: dict[str, Any], actor: Member) -> Motion:
 
 
 @bp.get(f"{API}/motions")
-@doc("Motions of the community, newest first (drafts only for hosts and staff)")
+@doc("Motions of the community, newest first (drafts only for hosts and staff)", query=s.MotionListArgs)
 def api_motions(slug: str):
     db = get_db()
     me = current_member()
     drafts = svc.can_manage(db, me, None, g.community.id)
-    session_id = request.args.get("session_id", type=int)
+    session_id = load_args(s.MotionListArgs())["session_id"]
     return jsonify([dump_motion(m) for m in svc.list_motions(db, community_id=g.community.id, session_id=session_id,
                                                               include_drafts=drafts)])
 
@@ -180,10 +181,11 @@ def api_create(slug: str):
 
     actor = signed_in()
     motion = create_from(load_json(s.MotionInSchema()), actor)
-    commit()
+    response = jsonify(dump_motion(motion))
+    commit()  # after the answer is made: a failure making it leaves nothing written
     if motion.status == "open":
         announce([svc.MotionChange(motion)])
-    return jsonify(dump_motion(motion)), 201
+    return response, 201
 
 
 @bp.get(f"{API}/motions/<int:motion_id>")
@@ -345,7 +347,7 @@ def index(slug: str):
     db = get_db()
     me = current_member()
     manager = svc.can_manage(db, me, None, g.community.id)
-    session_id = request.args.get("session_id", type=int)  # from a session's page: its votes only
+    session_id = load_args(s.MotionListArgs())["session_id"]  # from a session's page: its votes only
     motions = svc.list_motions(db, community_id=g.community.id, session_id=session_id, include_drafts=manager)
     return render_template("voting/index.html", community=g.community, motions=motions, manager=manager,
                            phase=lambda m: svc.phase(m, now()), phases=PHASES)
@@ -358,7 +360,7 @@ def new(slug: str):
         return redirect(url_for("auth.sign_in", next=request.full_path))
     db = get_db()
     session = None
-    session_id = request.args.get("session_id", type=int)
+    session_id = load_args(s.MotionListArgs())["session_id"]
     if session_id:
         session = get_in_community(db, ConsultationSession, session_id, g.community.id, field="session_id")
     if not svc.can_manage(db, me, session, g.community.id):
@@ -399,6 +401,9 @@ def _form_payload() -> dict[str, Any]:
             minutes = int(f["closes_in_minutes"])
         except ValueError:
             raise ValidationError({"closes_in_minutes": [Msg(N_("Not a valid integer."))]})
+        if not 1 <= minutes <= 366 * 24 * 60:  # a larger number overflows the date
+            raise ValidationError({"closes_in_minutes": [Msg(N_("Must be greater than or equal to {min} and less than "
+                                                                "or equal to {max}."), min=1, max=366 * 24 * 60)]})
         from datetime import timedelta
 
         raw["closes_at"] = (now() + timedelta(minutes=minutes)).isoformat()
@@ -496,7 +501,10 @@ def vote_form(slug: str, motion_id: int):
     payload: dict[str, Any] = {"ballot": _form_ballot(method.ballot_kind if method else None, motion),
                                "cid": request.form.get("cid") or None}
     if request.form.get("member_id"):
-        payload["member_id"] = int(request.form["member_id"])
+        try:
+            payload["member_id"] = int(request.form["member_id"])
+        except ValueError:
+            raise ValidationError({"member_id": [Msg(N_("Not a valid integer."))]}) from None
     if request.form.get("voter_key"):
         payload["voter_key"] = request.form["voter_key"]
     payload = s.VoteInSchema().load(payload)

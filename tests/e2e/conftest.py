@@ -182,6 +182,30 @@ def seed_voters(env: dict[str, str], *, members: int, slug: str = "drill", secre
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+CLOSE_MOTIONS = """
+import json, sys
+from core.db import session_scope
+from core.services import votes as svc
+from web import create_app
+
+app = create_app()
+cy = app.extensions["courtyard"]
+with app.app_context(), session_scope(cy.sessionmaker) as db:
+    for motion_id in json.loads(sys.argv[1]):
+        motion = svc.get_motion(db, motion_id)
+        svc.close_motion(db, actor=None, motion=motion, method=cy.catalog.tally_methods.get(motion.method_key))
+"""
+
+
+def close_motions(env: dict[str, str], motion_ids: list[int]) -> None:
+    """Close the motions (as the system does at ``closes_at``) on ``env``'s database, in a
+    child process with the server's secret key: the close writes out every secret ballot
+    still sealed, so the stored ballots can be compared with what the phones were told."""
+    out = subprocess.run([sys.executable, "-c", CLOSE_MOTIONS, json.dumps(list(motion_ids))], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def courtyard_verify(env: dict[str, str], motion_id: int) -> subprocess.CompletedProcess:
     """``courtyard verify MOTION`` (hash chain, receipts, replay, recount) on ``env``'s database."""
     return subprocess.run([*COURTYARD, "verify", str(motion_id)], env=env, cwd=ROOT, capture_output=True, text=True,

@@ -39,7 +39,7 @@ import requests
 import socketio
 from sqlalchemy import JSON, create_engine, text
 
-from tests.e2e.conftest import RedisProcess, courtyard_verify, seed_voters
+from tests.e2e.conftest import RedisProcess, close_motions, courtyard_verify, seed_voters
 from tests.e2e.test_live_processes import Phone, close_http
 from tests.plugins.discussion.live_server import LiveServer, live_session, wait_for
 
@@ -287,7 +287,8 @@ def kill_target(request, tmp_path):
 def test_sigkill_mid_vote_ten_times_loses_and_doubles_nothing(kill_target, tmp_path, fault_figures):
     backend, database_url = kill_target
     rng = random.Random(8)  # issue #8: the kill moments are random but the same in every run
-    srv = LiveServer(tmp_path, database_url=database_url)
+    # secret ballots are written out, shuffled, whenever 3 wait: kills also land around those batches
+    srv = LiveServer(tmp_path, database_url=database_url, env={"COURTYARD_VOTING_MIX_MIN": "3"})
     srv.cli("db", "upgrade", "--core-only")  # the server runs without installed plugins
     seeded = seed_voters(srv.env, members=VOTERS)
     voters: list[Voter] = []
@@ -319,6 +320,9 @@ def test_sigkill_mid_vote_ten_times_loses_and_doubles_nothing(kill_target, tmp_p
     assert not [u for v in voters for u in v.unexpected], [u for v in voters for u in v.unexpected][:5]
     never_acked = [e["cid"] for v in voters for e in v.sent if e["ack"] is None]
     assert never_acked == [], f"votes never acknowledged: {never_acked}"
+    # acknowledged secret ballots wait sealed until enough are pending: the close writes out
+    # every one still sealed, so each acknowledged vote must be in the log after it
+    close_motions(srv.env, list(seeded["motions"].values()))
     stored = stored_votes(database_url, seeded["motions"])
     result = check_votes(voters, stored)
     integrity = sqlite_integrity(tmp_path / "votes.db") if backend == "sqlite" else "n/a (PostgreSQL)"

@@ -82,7 +82,8 @@ def test_two_phones_and_a_host_hold_a_live_session(server, browser):
     send(a, tricky)
     send(b, "我是访客，也想说两句")
     for page in (host, a, b):
-        page.wait_for_function("n => document.querySelectorAll('#messages li.msg:not(.pending)').length >= n", arg=2)
+        # locators, not wait_for_function: that evaluates a string, which the page's policy refuses
+        page.locator("#messages li.msg:not(.pending)").nth(1).wait_for()
         assert bodies(page)[-2:] == [tricky, "我是访客，也想说两句"]
         assert page.locator("#messages img").count() == 0
 
@@ -127,9 +128,8 @@ def test_two_phones_and_a_host_hold_a_live_session(server, browser):
     a_ctx.set_offline(False)
     expected = ["断网期间主持人说的", "断网期间访客说的", "我在断网时写的"]
     for page in (host, a, b):
-        page.wait_for_function(
-            "want => { const got = [...document.querySelectorAll('#messages li.msg:not(.pending) .body')]"
-            ".map(e => e.textContent); return want.every(w => got.includes(w)); }", arg=expected, timeout=30000)
+        for text in expected:
+            page.locator("#messages li.msg:not(.pending) .body", has_text=text).first.wait_for(timeout=30000)
     for page in (host, a, b):
         got = bodies(page)
         for text in expected + [tricky, "欢迎欢迎"]:

@@ -94,7 +94,9 @@ def test_grid_head_cannot_print_cards_for_another_grid(app, client, world):
 def test_session_page_shows_join_code_and_qr_to_the_host_only(app, client, world):
     session_id, code = schedule(app, world)
     public = client.get(f"/c/renfu/sessions/{session_id}").get_data(as_text=True)
-    assert code in public and "<svg" not in public
+    assert code not in public and "<svg" not in public  # the code is for the community, not strangers
+    world.login(client, "resident")
+    assert code in client.get(f"/c/renfu/sessions/{session_id}").get_data(as_text=True)
     world.login(client, "host")
     hosted = client.get(f"/c/renfu/sessions/{session_id}").get_data(as_text=True)
     assert "<svg" in hosted and "张师傅家小院" in hosted

@@ -70,7 +70,8 @@ def stored(w: VoteWorld, ids: dict[str, int]) -> dict:
         out = {}
         for name, motion_id in ids.items():
             motion = db.get(Motion, motion_id)
-            if motion.secret:
+            if motion.secret:  # the sealed ballots waiting are written out (as the close does)
+                svc.write_pending(db, motion_id)
                 rows = sorted(db.scalars(select(AnonymousBallot.choice).where(AnonymousBallot.motion_id == motion_id)))
             else:
                 rows = sorted(tuple(r) for r in db.execute(select(Ballot.member_id, Ballot.choice)

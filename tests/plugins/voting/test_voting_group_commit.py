@@ -57,7 +57,14 @@ def job(w: VoteWorld, writer, role: str, motion_id: int, choice, **kw) -> VoteJo
                    done=writer.make_event())
 
 
+def write_out(w: VoteWorld, motion_id: int) -> int:
+    """Write out the sealed secret ballots waiting (as the close, or enough of them, does)."""
+    with session_scope(w.app.extensions["courtyard"].sessionmaker) as db:
+        return svc.write_pending(db, motion_id)
+
+
 def stored(w: VoteWorld, motion_id: int) -> dict:
+    write_out(w, motion_id)
     with session_scope(w.app.extensions["courtyard"].sessionmaker) as db:
         motion = db.get(Motion, motion_id)
         model = AnonymousBallot if motion.secret else Ballot
@@ -105,6 +112,7 @@ def test_the_chain_of_a_batch_verifies_with_changes_and_secret_votes(gw):
              for role, c in (("resident2", "东片"), ("grid_head", "西片"), ("admin", "南片"))]
     writer.process(first)
     assert all(j.error is None and j.outcome.first for j in first)
+    assert write_out(gw, m["id"]) == 3  # written out: the changes below replace written ballots
     change = [job(gw, writer, "resident2", m["id"], "西片", voter_key="resident2-change-code-0001"),
               job(gw, writer, "moderator", m["id"], "东片", voter_key="moderator-change-code-01"),
               job(gw, writer, "resident2", m["id"], "南片", voter_key="resident2-change-code-0001")]

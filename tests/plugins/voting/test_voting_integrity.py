@@ -21,7 +21,9 @@ from core.models import (
     Member,
     Motion,
     Participation,
+    PendingBallot,
 )
+from core.services.ballot_seal import BallotSeal
 from core.models.member import Role
 from core.services import communities as cs
 from core.services import votes as svc
@@ -70,6 +72,11 @@ def race(factory, motion_id: int, member_id: int, n: int = 50, *, secret: bool =
 
 
 def check_one_ballot(factory, motion_id: int, secret: bool) -> None:
+    if secret:  # one sealed ballot waits; the close writes it out
+        with session_scope(factory) as db:
+            assert db.scalar(select(func.count()).select_from(PendingBallot)
+                             .where(PendingBallot.motion_id == motion_id)) == 1
+            svc.close_motion(db, actor=None, motion=db.get(Motion, motion_id), method=METHODS["majority"], now=NOW)
     with session_scope(factory) as db:
         model = AnonymousBallot if secret else Ballot
         assert db.scalar(select(func.count()).select_from(model).where(model.motion_id == motion_id)) == 1
@@ -89,7 +96,7 @@ def test_fifty_parallel_submissions_sqlite_wal_file(tmp_path, secret):
     Base.metadata.create_all(engine)
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-    factory = make_sessionmaker(engine)
+    factory = make_sessionmaker(engine, {"ballot_seal": BallotSeal(["test-key"])})
     motion_id, ids = setup_motion(factory, secret=secret)
     errors = race(factory, motion_id, ids[0], secret=secret)
     assert errors == []
@@ -102,7 +109,7 @@ def test_fifty_parallel_submissions_sqlite_wal_file(tmp_path, secret):
 def test_fifty_parallel_submissions_postgresql(fresh_postgres, secret):
     engine = make_engine(fresh_postgres, pool_size=50, max_overflow=10)
     Base.metadata.create_all(engine)
-    factory = make_sessionmaker(engine)
+    factory = make_sessionmaker(engine, {"ballot_seal": BallotSeal(["test-key"])})
     motion_id, ids = setup_motion(factory, secret=secret)
     errors = race(factory, motion_id, ids[0], secret=secret)
     assert errors == []

@@ -1,8 +1,8 @@
 """roster: households, members' contact data, lifecycle and pinyin search columns, the
 audit log
 
-Revision ID: 0100_roster
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 """
 from typing import Sequence, Union
 
@@ -12,8 +12,8 @@ from alembic import op
 import core.db
 
 
-revision: str = '0100_roster'
-down_revision: Union[str, None] = '0006'
+revision: str = '0010'
+down_revision: Union[str, None] = '0009'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
