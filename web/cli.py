@@ -157,6 +157,164 @@ def demo(as_json: bool, base_url: str | None) -> None:
             click.echo(f"  {login['name']} ({login['role']}): {how}")
 
 
+LANGS = click.Choice(["zh_CN", "en"])
+
+
+def _translator(lang: str):
+    """gettext for ``lang`` from the shipped catalogues (the CLI has no request)."""
+    from babel.support import Translations
+
+    translations = Translations.load(str(ROOT / "web" / "translations"), [lang], domain="messages")
+
+    def translate(message: str, **params) -> str:
+        text = translations.gettext(message)
+        return text % params if params else text
+
+    return translate
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit status 2 (no traceback)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _cli_sessionmaker(_):
+    """A sessionmaker on the configured database, or a one-line error when the setting is
+    wrong, the server unreachable, or the tables missing."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.db import make_engine, make_sessionmaker
+
+    try:
+        url = database_url()
+        engine = make_engine(url)
+        names = set(inspect(engine).get_table_names())
+    except ConfigError as exc:
+        _fail(str(exc).splitlines()[0])
+    except (SQLAlchemyError, OSError) as exc:
+        _fail(_("cannot open the database %(url)s: %(reason)s", url=_redact(url),
+                reason=str(exc).splitlines()[0]))
+    if not {"communities", "households", "audit_log"} <= names:
+        _fail(_("the database %(url)s is not set up (or not up to date): run `courtyard db upgrade` first.",
+                url=_redact(url)))
+    return make_sessionmaker(engine)
+
+
+@main.group()
+def community() -> None:
+    """Communities."""
+
+
+@community.command("create")
+@click.argument("slug")
+@click.option("--name", "name", required=True, help="The community's name (名称), e.g. 涂新社区.")
+@click.option("--name-en", default=None, help="Its English name (default: the same).")
+@click.option("--admin", "admin_username", required=True, help="User name of its first administrator.")
+@click.option("--admin-name", default=None, help="The administrator's display name (default: the user name).")
+@click.option("--street", default=None, help="The street (街道) or town the community belongs to.")
+@click.option("--base-url", default=None, help="The address the sign-in link is made for "
+              "(default COURTYARD_PUBLIC_URL, else http://127.0.0.1:5000).")
+@click.option("--lang", type=LANGS, default="zh_CN", show_default=True, help="Language of the messages.")
+def community_create(slug: str, name: str, name_en: str | None, admin_username: str, admin_name: str | None,
+                     street: str | None, base_url: str | None, lang: str) -> None:
+    """Create community SLUG, its own place and its first administrator; print a one-time
+    sign-in link for that administrator (valid 7 days)."""
+    from core.db import session_scope
+    from core.errors import DomainError
+    from core.services import audit
+    from core.services.auth import issue_sign_in_token
+    from core.services.communities import found_community
+
+    _ = _translator(lang)
+    factory = _cli_sessionmaker(_)
+    base = (base_url or os.environ.get("COURTYARD_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+    try:
+        with session_scope(factory) as session:
+            created, admin = found_community(
+                session, actor=None, slug=slug, names={"zh_CN": name, "en": name_en or name},
+                admin_username=admin_username, admin_name=admin_name, street=street)
+            token = issue_sign_in_token(session, actor=None, member=admin)
+            audit.record(session, actor=None, community=created, action="sign_in_link.issue",
+                         target=f"member:{admin.id}", details={"lifetime_days": 7})
+    except DomainError as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        _fail(where + _(exc.message, **exc.params))
+    address = f"{base}/c/{slug}"
+    click.echo(_("Community %(name)s created at %(url)s", name=name, url=address))
+    click.echo(_("One-time sign-in link for %(admin)s (valid 7 days, shown once):", admin=admin_username))
+    click.echo(f"{base}/s/{token}")
+
+
+@main.group()
+def members() -> None:
+    """Members of a community."""
+
+
+def _problem_line(_, problem: dict) -> str:
+    reason = _(problem["message"], **problem["params"])
+    if problem["row"] == 0:
+        return _("The file: %(reason)s", reason=reason)
+    if problem["column"]:
+        return _("Row %(row)s, column %(column)s: %(reason)s", row=problem["row"], column=problem["column"],
+                  reason=reason)
+    return _("Row %(row)s: %(reason)s", row=problem["row"], reason=reason)
+
+
+@members.command("import")
+@click.argument("slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or result as JSON (messages translated).")
+@click.option("--lang", type=LANGS, default="zh_CN", show_default=True, help="Language of the messages.")
+def members_import(slug: str, file: Path, dry_run: bool, as_json: bool, lang: str) -> None:
+    """Import a roster (CSV or XLSX) into community SLUG: places, households, members,
+    roles (docs/roster.md). A file with a bad row writes nothing (exit status 1)."""
+    from core.db import session_scope
+    from core.errors import NotFound
+    from core.roster import read_roster
+    from core.services.access import community_by_slug
+    from core.services.roster import import_roster
+
+    _ = _translator(lang)
+    factory = _cli_sessionmaker(_)
+    roster = read_roster(file.read_bytes(), file.name)
+    try:
+        with session_scope(factory) as session:
+            target = community_by_slug(session, slug)
+            result = import_roster(session, actor=None, community=target, roster=roster, dry_run=dry_run,
+                                   source=file.name)
+    except NotFound:
+        _fail(_("No community %(slug)s.", slug=slug))
+    info = result.as_dict()
+    for problem in info["problems"]:
+        problem["text"] = _problem_line(_, problem)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        if result.problems:
+            click.echo(_("%(file)s: %(count)s bad rows; nothing was imported.", file=file.name,
+                          count=len(result.problems)))
+            for problem in info["problems"]:
+                click.echo("  " + problem["text"])
+        else:
+            click.echo(_("%(file)s: %(rows)s rows.", file=file.name, rows=result.rows) + " "
+                       + (_("Dry run: nothing was written.") if dry_run else _("Imported.")))
+            m, p, h, r = result.members, result.places, result.households, result.roles
+            click.echo(_("Members: %(created)s new, %(updated)s updated, %(unchanged)s unchanged.", **m))
+            click.echo(_("Places: %(created)s new, %(matched)s found.", **p))
+            click.echo(_("Households: %(created)s new, %(matched)s found.", **h))
+            click.echo(_("Roles: %(granted)s granted, %(kept)s already held.", **r))
+            if result.missing:
+                click.echo(_("Not in the file (%(count)s), to deactivate if they have left:",
+                              count=len(result.missing)))
+                for gone in result.missing:
+                    click.echo(f"  {gone['name']} {gone['place']}".rstrip())
+    if result.problems:
+        sys.exit(1)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int, help="The (first) port.")

@@ -4,6 +4,7 @@ forum, seeded once into an empty database (``courtyard demo``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,11 @@ from sqlalchemy import select
 from core.db import session_scope, utcnow
 from core.models import Community, ConsultationSession, Member
 from core.models.member import Role
+from core.roster import read_roster
 from core.services import auth as auth_service
 from core.services import communities as cs
 from core.services import sessions as ss
+from core.services.roster import import_roster
 
 DEMO_PASSWORD = "courtyard-demo"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -25,24 +28,32 @@ def _local(day: datetime, hour: int, minute: int = 0) -> datetime:
     return day.astimezone(SHANGHAI).replace(hour=hour, minute=minute, second=0, microsecond=0).astimezone(timezone.utc)
 
 
+DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+
+
+def _import_roster(db: Any, community: Community, filename: str, now: datetime) -> None:
+    """Import a shipped roster with the service ``courtyard members import`` uses."""
+    roster = read_roster((DEMO_DATA / filename).read_bytes(), filename)
+    result = import_roster(db, actor=None, community=community, roster=roster, now=now, source=filename)
+    if not result.applied:
+        raise RuntimeError(f"demo roster {filename}: {[p.as_dict() for p in result.problems]}")
+
+
 def _seed_renfu(db: Any, catalog: Any, now: datetime) -> None:
     c = cs.create_community(db, slug="renfu", names={"zh_CN": "人福村", "en": "Renfu Village"})
     town = cs.add_place(db, actor=None, community=c, kind="street", name="盛泽镇")
     village = cs.add_place(db, actor=None, community=c, kind="community", name="人福村", parent=town)
     east = cs.add_place(db, actor=None, community=c, kind="grid", name="东片网格", parent=village)
-    west = cs.add_place(db, actor=None, community=c, kind="grid", name="西片网格", parent=village)
+    cs.add_place(db, actor=None, community=c, kind="grid", name="西片网格", parent=village)
     admin = cs.add_member(db, actor=None, community=c, display_name="计菲菲", username="renfu-admin",
                           password=DEMO_PASSWORD, roles=[(Role.ADMIN, None)])
     host = cs.add_member(db, actor=None, community=c, display_name="李月昌", username="renfu-host",
                          password=DEMO_PASSWORD, place=east, roles=[(Role.HOST, None), (Role.RESIDENT, east)])
     cs.add_member(db, actor=None, community=c, display_name="沈网格长", username="renfu-grid",
                   password=DEMO_PASSWORD, place=east, roles=[(Role.GRID_HEAD, east)])
-    names = [("王阿婆", east), ("张师傅", east), ("陈阿姨", west), ("周大伯", west), ("吴老师", east), ("徐小妹", west)]
-    homes = {}
-    for name, grid in names:
-        m = cs.add_member(db, actor=None, community=c, display_name=name, place=grid, roles=[(Role.RESIDENT, grid)])
-        homes[name] = m
-    del homes  # the coming month's 海棠小院 talks come from the host-rotation plugin's demo hook
+    # the residents come from a roster file, through the import an administrator uses
+    _import_roster(db, c, "roster_renfu.csv", now)
+    # the coming month's 海棠小院 talks come from the host-rotation plugin's demo hook
     # (plugins/host_rotation/demo.py: 8 talks in residents' homes, planned through the policy hook)
     # a tea talk happening now, so the live page can be tried at once
     start = now - timedelta(minutes=30)
@@ -61,16 +72,15 @@ def _seed_tuxin(db: Any, catalog: Any, now: datetime) -> None:
     community = cs.add_place(db, actor=None, community=c, kind="community", name="涂新社区", parent=street)
     grid = cs.add_place(db, actor=None, community=c, kind="grid", name="第一网格", parent=community)
     b9 = cs.add_place(db, actor=None, community=c, kind="building", name="9栋", parent=grid)
-    u1 = cs.add_place(db, actor=None, community=c, kind="unit", name="9栋1单元", parent=b9)
+    cs.add_place(db, actor=None, community=c, kind="unit", name="9栋1单元", parent=b9)
     cs.add_member(db, actor=None, community=c, display_name="涂新社区书记", username="tuxin-admin",
                   password=DEMO_PASSWORD, roles=[(Role.ADMIN, None)])
     cs.add_member(db, actor=None, community=c, display_name="刘网格长", username="tuxin-grid",
                   password=DEMO_PASSWORD, place=grid, roles=[(Role.GRID_HEAD, grid)])
     cs.add_member(db, actor=None, community=c, display_name="区城管局", username="tuxin-dept",
                   password=DEMO_PASSWORD, roles=[(Role.DEPARTMENT, None)])
-    cs.add_member(db, actor=None, community=c, display_name="9栋楼栋长", place=b9, roles=[(Role.BUILDING_HEAD, b9)])
-    for name in ("赵奶奶", "钱师傅", "孙阿姨"):
-        cs.add_member(db, actor=None, community=c, display_name=name, place=u1, roles=[(Role.RESIDENT, u1)])
+    # the building head and the residents come from a roster file (web/demo_data/)
+    _import_roster(db, c, "roster_tuxin.csv", now)
     sessions = [
         ("golden_microphone", "民声金话筒：占道违停怎么管？", "environment", "社区党群服务中心", 5,
          ["网格报告：芙蓉中路三段违停情况", "城管、交警部门回应", "居民提问"]),

@@ -63,3 +63,7 @@ from core.models.vote import (  # noqa: E402
 
 __all__ += ["AnonymousBallot", "Ballot", "BallotLogEntry", "Motion", "MotionResult", "MotionStatus", "MotionVoter",
             "Participation", "PendingBallot", "Representative"]
+from core.models.audit import AuditLog  # noqa: E402
+from core.models.household import Household  # noqa: E402
+
+__all__ += ["AuditLog", "Household"]

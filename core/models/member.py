@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime, utcnow
@@ -35,6 +35,7 @@ class Member(Base):
     residents usually sign in with a one-time link or QR code."""
 
     __tablename__ = "members"
+    __table_args__ = (Index("ix_members_community_phone", "community_id", "phone"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
@@ -47,6 +48,22 @@ class Member(Base):
     large_text: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the household (户) the member belongs to
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id", ondelete="SET NULL"),
+                                                     nullable=True, index=True)
+    #: E.164 ("+8613812345678"). Personal data (PIPL): never in the public API, exports or logs
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: 房号 / 门牌号. Personal data, as the phone
+    room: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: why a member was deactivated: "moved", "deceased", ... (free text, localised at the edge)
+    deactivation_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the name in toneless pinyin, "zhang san": lists sort by it
+    name_pinyin: Mapped[str] = mapped_column(String(400), default="")
+    #: lower-case text search runs LIKE over: name, pinyin, initials, building and unit names
+    #: (written by core.services.people.refresh_search_text; no phone in it)
+    search_text: Mapped[str] = mapped_column(String(1000), default="")
     #: part of every sign-in cookie (and remember-me cookie); raising it ends them all,
     #: on every device (:func:`core.services.auth.end_sign_ins`)
     sign_in_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import select
@@ -10,12 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import savepoint
-from core.errors import Conflict, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.i18n import N_
 from core.models import Community, Member, Place, RoleAssignment
 from core.models.member import Role, STAFF_ROLES
+from core.services import audit
 from core.services.access import require_role
 from core.services.auth import hash_password
+from core.services.people import refresh_search_text
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 ROLE_VALUES = {r.value for r in Role}
@@ -89,6 +92,7 @@ def add_member(db: Session, *, actor: Member | None, community: Community, displ
         place_id=place.id if place else None,
         locale=locale,
     )
+    refresh_search_text(db, member)
     db.add(member)
     try:
         with savepoint(db):
@@ -131,3 +135,26 @@ def update_preferences(db: Session, *, actor: Member, locale: str | None = None,
         actor.large_text = large_text
     db.flush()
     return actor
+
+
+def found_community(db: Session, *, actor: Member | None, slug: str, names: dict[str, str], admin_username: str,
+                    admin_name: str | None = None, street: str | None = None,
+                    now: datetime | None = None) -> tuple[Community, Member]:
+    """A new community with its own place (under a street place when ``street`` is given)
+    and its first administrator, who signs in with a one-time link (no password yet).
+    Only the operator (``actor`` None: ``courtyard community create``) for now; a
+    street-level administrator's right to found communities comes with its page.
+    Recorded in the audit log."""
+    if actor is not None:
+        raise Forbidden(N_("You are not allowed to do this."))
+    if not admin_username.strip():
+        raise Invalid(N_("A user name is required."), field="admin")
+    community = create_community(db, slug=slug, names=names)
+    parent = add_place(db, actor=None, community=community, kind="street", name=street) if street else None
+    home_name = names.get(community.default_locale) or next(v for v in names.values() if v.strip())
+    add_place(db, actor=None, community=community, kind="community", name=home_name, parent=parent)
+    admin = add_member(db, actor=None, community=community, display_name=(admin_name or admin_username).strip(),
+                       username=admin_username.strip(), roles=[(Role.ADMIN, None)])
+    audit.record(db, actor=actor, community=community, action="community.create", target=f"community:{slug}",
+                 details={"admin_member_id": admin.id, "street": street or ""}, now=now)
+    return community, admin

@@ -58,3 +58,26 @@ def test_migrations_match_models_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_migrations_match_models_on_postgresql(fresh_postgres):
     check_chain(fresh_postgres)
+
+
+def test_roster_revision_gives_existing_members_their_pinyin(tmp_path):
+    """Members made before migration 0010 are found by pinyin after the upgrade."""
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0009")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO communities (id, slug, names, default_locale, timezone, created_at) "
+                          "VALUES (1, 'renfu', '{}', 'zh_CN', 'Asia/Shanghai', '2026-01-01 00:00:00')"))
+        conn.execute(text("INSERT INTO places (id, community_id, kind, name, path) VALUES "
+                          "(1, 1, 'community', '人福村', '/1/'), (2, 1, 'building', '9栋', '/1/2/')"))
+        conn.execute(text("INSERT INTO members (id, community_id, display_name, place_id, large_text, active, "
+                          "created_at) VALUES (1, 1, '张三', 2, 0, 1, '2026-01-01 00:00:00')"))
+    command.upgrade(cfg, "0010")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT name_pinyin, search_text FROM members")).one()
+    engine.dispose()
+    assert tuple(row) == ("zhang san", "|张三|zhangsan|zs|9栋|")
+    command.downgrade(cfg, "0006")
