@@ -356,6 +356,13 @@ def unreserve(slug: str, session_id: int):
 
 @bp.get("/c/<slug>/courtyard/<int:series_id>/print")
 def print_page(slug: str, series_id: int):
+    """The month's rota on one sheet, for a member to print for the notice board. Members
+    only, like the plan it prints: it names every host, proposed ones who have not said
+    yes yet included, beside the venue of their home."""
+    me = signed_in_page()
+    if not isinstance(me, Member):
+        return me
+    require_member(me, g.community.id)
     db = get_db()
     series = _series(series_id)
     args = s.RotaMonthArgs().load(request.args.to_dict())
