@@ -101,7 +101,14 @@ class LiveNamespace(Namespace):
         entry = self.joined.get(request.sid)
         if entry is None:
             raise Forbidden(N_("Join the session first."))
-        return live_service.context(get_db(), session_id=entry[0], participant_id=entry[1])
+        session, participant = live_service.context(get_db(), session_id=entry[0], participant_id=entry[1])
+        if participant.member_id is not None:
+            # the member's sign-in is read again on every event: a phone signed out
+            # everywhere, or a member deactivated, stops acting on a connection opened before
+            me = current_member()
+            if me is None or me.id != participant.member_id:
+                raise Forbidden(N_("Please sign in first."))
+        return session, participant
 
     @property
     def broadcasts(self) -> Any:
