@@ -23,8 +23,11 @@ log = logging.getLogger("courtyard.web")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    from web import public_url
+
+    app = public_url.CourtyardFlask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
+    public_url.init_app(app)  # external links on COURTYARD_PUBLIC_URL, other Host headers refused
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
 
     engine = make_engine(app.config["DATABASE_URL"], **engine_options(app.config))

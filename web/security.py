@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from markupsafe import Markup
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 #: the same on every response, pages, API and errors alike (deploy/nginx sets them too,
@@ -85,7 +86,10 @@ def page_styles() -> Markup:
 
 def _socket_sources(config: dict[str, Any]) -> list[str]:
     sources = []
-    host = request.host
+    try:
+        host = request.host
+    except SecurityError:  # a Host outside TRUSTED_HOSTS (web/public_url.py): its 400 page needs none
+        host = ""
     if _HOST.match(host):
         sources += [f"ws://{host}", f"wss://{host}"]
     for origin in config.get("ALLOWED_ORIGINS") or ():
