@@ -22,9 +22,10 @@ def _end(live, role: str, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["signed_out", "deactivated"])
 def test_an_open_connection_stops_acting_for_a_member_signed_out(live, how):
-    host, resident = live.client("host"), live.client("resident2")
+    host, resident, neighbour = live.client("host"), live.client("resident2"), live.client("grid_head")
     host.join(live.code)
     resident.join(live.code)
+    neighbour.join(live.code)
     said = resident.op("message", body="我先说")
     assert said["ok"]
     assert host.op("pin", text="先说停车")["ok"]
@@ -41,3 +42,7 @@ def test_an_open_connection_stops_acting_for_a_member_signed_out(live, how):
     allowed = {event: ack for event, ack in acts.items() if ack.get("ok")}
     assert allowed == {}, sorted(allowed)
     assert all(ack["error"]["status"] in (401, 403) for ack in acts.values()), acts
+    # nor does the phone hear the room any more
+    resident.events()
+    assert neighbour.op("message", body="签退之后说的话")["ok"]
+    assert not [e for e in resident.events() if e["kind"] == "message"]
