@@ -117,6 +117,13 @@ def content_security_policy(config: dict[str, Any]) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
+def holds_secret() -> None:
+    """This response carries a secret (a one-time sign-in link, a calendar feed's link, a
+    ballot's change code): ``Cache-Control: no-store``, so that no browser cache, back
+    button or shared proxy keeps it for the next person at a shared computer."""
+    g.holds_secret = True
+
+
 def init_app(app: Flask) -> None:
     """Headers, cookies and the proxy. Call after the Socket.IO server is made, so that
     ProxyFix wraps it too."""
@@ -134,6 +141,8 @@ def init_app(app: Flask) -> None:
     def _headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if g.get("holds_secret"):
+            response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = content_security_policy(app.config)
         return response
 

@@ -29,6 +29,7 @@ from plugins.host_rotation import schemas as s
 from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
+from web.security import holds_secret
 
 PLUGIN = "host_rotation"
 bp = Blueprint("plugin_host_rotation", __name__, template_folder="templates", static_folder="static",
@@ -385,6 +386,7 @@ def calendar_page(slug: str):
     if request.method == "POST":
         token = rs.issue_calendar_token(get_db(), actor=me, now=now())
         commit()
+        holds_secret()
         personal = url_for(".member_ics", token=token, _external=True)
     return render_template("host_rotation/calendar.html", community=g.community, personal=personal,
                            has_token=rs.has_calendar_token(get_db(), me),
@@ -621,6 +623,7 @@ def api_calendar_token(slug: str):
     require_member(me, g.community.id)
     token = rs.issue_calendar_token(get_db(), actor=me, now=now())
     commit()
+    holds_secret()
     return jsonify({"url": url_for(".member_ics", token=token, _external=True)}), 201
 
 
