@@ -24,6 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, request
+from werkzeug.exceptions import SecurityError
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_host
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -68,6 +71,24 @@ class CourtyardFlask(Flask):
         return base + path
 
 
+class TrustedHosts:
+    """WSGI middleware: a request naming a host not in ``hosts`` gets a plain 400 before
+    the application sees it (Flask's own check leaves the request without a URL adapter,
+    and the error page, which builds links, then fails)."""
+
+    def __init__(self, app: Any, hosts: list[str]) -> None:
+        self.app, self.hosts = app, hosts
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            get_host(environ, self.hosts)
+        except SecurityError:
+            response = Response("This server does not answer to that host name.\n", status=400,
+                                mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
+            return response(environ, start_response)
+        return self.app(environ, start_response)
+
+
 def init_app(app: Flask) -> None:
     base = public_base(app.config.get("PUBLIC_URL") or "")
     app.config["PUBLIC_BASE"] = base
@@ -76,3 +97,4 @@ def init_app(app: Flask) -> None:
     hosts = [urlsplit(base).hostname or "", *LOOPBACK_HOSTS]
     hosts += [h.strip() for h in str(app.config.get("TRUSTED_HOSTS_EXTRA") or "").split(",") if h.strip()]
     app.config["TRUSTED_HOSTS"] = hosts
+    app.wsgi_app = TrustedHosts(app.wsgi_app, hosts)  # type: ignore[method-assign]

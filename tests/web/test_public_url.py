@@ -41,6 +41,9 @@ def test_a_forged_host_gets_no_link_to_itself(tmp_path, host):
     card, _ = _links(app, world, headers, host)
     assert "evil.example" not in card.get_data(as_text=True)
     assert card.status_code == 400
+    for path in (f"/c/{world.slug}", f"/c/{world.slug}/sessions/1", "/sign-in", "/api/v1/communities"):
+        page = app.test_client().get(path, base_url=f"http://{host}")
+        assert page.status_code == 400, (path, page.status_code)  # refused, not a server error
 
 
 @pytest.mark.parametrize("host", ["yishi.example.org", "127.0.0.1:8000", "localhost:8001"])
