@@ -23,8 +23,11 @@ log = logging.getLogger("courtyard.web")
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    from web import public_url
+
+    app = public_url.CourtyardFlask(__name__, instance_relative_config=False)
     app.config.update(load_config(config))
+    public_url.init_app(app)  # external links on COURTYARD_PUBLIC_URL, other Host headers refused
     from web import inputs
 
     inputs.init_app(app)  # ids, JSON and the request gate, before any route or preprocessor

@@ -20,6 +20,7 @@ from web import schemas as s
 from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
+from web.security import holds_secret
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -263,4 +264,5 @@ def sign_in_link(slug: str):
     resident = get_member(get_db(), data["member_id"], g.community.id)
     token = auth_service.issue_sign_in_token(get_db(), actor=actor, member=resident)
     commit()
+    holds_secret()
     return jsonify({"member_id": resident.id, "url": url_for("auth.sign_in_link", token=token, _external=True)}), 201

@@ -29,6 +29,7 @@ from web.db import commit, get_db
 from web.extensions import csrf, login_manager
 from web.i18n import translate
 from web.redirects import safe_next
+from web.security import holds_secret
 
 bp = Blueprint("auth", __name__)
 _log = logging.getLogger("courtyard.auth")
@@ -200,6 +201,7 @@ def sign_in_link(token: str):
         commit()
         login_user(member, remember=True)
         return redirect(url_for("views.community", slug=member_community_slug(member)))
+    holds_secret()
     return render_template("sign_in_link.html", token=token)
 
 
@@ -258,5 +260,6 @@ def print_sign_in_link(slug: str, member_id: int):
         abort(401)
     token = auth_service.issue_sign_in_token(db, actor=actor, member=resident)
     commit()
+    holds_secret()
     url = url_for("auth.sign_in_link", token=token, _external=True)
     return render_template("sign_in_card.html", resident=resident, url=url, qr=qr_svg(url), community=community)

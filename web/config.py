@@ -175,6 +175,8 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, check: bool = Tru
         # origins allowed to open a live connection besides the server's own
         "ALLOWED_ORIGINS": [o for o in env.get("COURTYARD_ALLOWED_ORIGINS", "").split(",") if o],
         "PUBLIC_URL": env.get("COURTYARD_PUBLIC_URL", ""),
+        # hosts besides the public URL's (and loopback) a request may name (web/public_url.py)
+        "TRUSTED_HOSTS_EXTRA": env.get("COURTYARD_TRUSTED_HOSTS", ""),
         "PLUGIN_ENTRYPOINTS": env.get("COURTYARD_PLUGIN_ENTRYPOINTS", "1") != "0",
         "BLOCKED_PLUGINS": [p for p in env.get("COURTYARD_BLOCKED_PLUGINS", "").split(",") if p],
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
@@ -232,6 +234,9 @@ def problems(config: Mapping[str, Any]) -> list[str]:
         elif backend not in ("sqlite", "postgresql"):
             found.append(f"COURTYARD_DATABASE_URL names a {backend} database; Courtyard runs on SQLite and "
                          f"PostgreSQL ({DATABASE_HINT})")
+    from web.public_url import problems as public_url_problems
+
+    found += public_url_problems(config)
     if config["ASYNC_MODE"] not in ASYNC_MODES:
         found.append(f"COURTYARD_ASYNC_MODE must be one of {', '.join(ASYNC_MODES)}, not {config['ASYNC_MODE']!r}")
     queue = config.get("MESSAGE_QUEUE")

@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 from markupsafe import Markup
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web.inputs import CourtyardResponse as _TextSafeResponse
@@ -88,7 +89,10 @@ def page_styles() -> Markup:
 
 def _socket_sources(config: dict[str, Any]) -> list[str]:
     sources = []
-    host = request.host
+    try:
+        host = request.host
+    except SecurityError:  # a Host outside TRUSTED_HOSTS (web/public_url.py): its 400 page needs none
+        host = ""
     if _HOST.match(host):
         sources += [f"ws://{host}", f"wss://{host}"]
     for origin in config.get("ALLOWED_ORIGINS") or ():
@@ -116,6 +120,13 @@ def content_security_policy(config: dict[str, Any]) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
+def holds_secret() -> None:
+    """This response carries a secret (a one-time sign-in link, a calendar feed's link, a
+    ballot's change code): ``Cache-Control: no-store``, so that no browser cache, back
+    button or shared proxy keeps it for the next person at a shared computer."""
+    g.holds_secret = True
+
+
 def init_app(app: Flask) -> None:
     """Headers, cookies and the proxy. Call after the Socket.IO server is made, so that
     ProxyFix wraps it too."""
@@ -133,6 +144,8 @@ def init_app(app: Flask) -> None:
     def _headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if g.get("holds_secret"):
+            response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = content_security_policy(app.config)
         return response
 

@@ -81,6 +81,7 @@ MSG_ASSIST_ABSENT = N_("This resident has not checked in at the session. Check t
                        "their vote.")
 MSG_ASSIST_OWN_VOTE = N_("This resident has already voted themselves; their own vote stands and cannot be "
                          "replaced for them.")
+MSG_ASSIST_SECRET_FINAL = N_("A secret vote recorded for a resident is final: it cannot be changed for them.")
 MSG_SEALED = N_("Some secret ballots of this vote cannot be opened with this server's key (was the secret key "
                 "changed while the vote was open?). Put the previous key back to go on.")
 
@@ -782,7 +783,10 @@ class CastBatch:
             self._write(_INSERT, _PENDING_INSERT, {"id": random_id(), "motion_id": m, "lookup": lookup,
                                                    "sealed": sealed}, ("pend", m, lookup))
             self.sealed.add(m)
-            return CastOutcome(motion, receipt, nonce, first=True, voter_key=voter_key, assisted_by_id=assisted_by)
+            # the change code of a vote recorded for a resident goes to nobody: the helper's
+            # device must not be able to change the resident's secret vote afterwards
+            return CastOutcome(motion, receipt, nonce, first=True, voter_key=None if assisted_by else voter_key,
+                               assisted_by_id=assisted_by)
         part_id, part_client, part_assisted = part
         # the ballot as it stands: still sealed (its last version), or written out
         last = pend[1]["versions"][-1] if pend is not None else None
@@ -790,7 +794,12 @@ class CastBatch:
                    else (anon[1], anon[2], anon[3]) if anon is not None else None)
         if client_id is not None and part_client == client_id:
             return CastOutcome(motion, current[1] if current else None, current[2] if current else None,
-                               duplicate=True, voter_key=voter_key, assisted_by_id=part_assisted)
+                               duplicate=True, voter_key=None if assisted_by is not None else voter_key,
+                               assisted_by_id=part_assisted)
+        if assisted_by is not None:
+            # nobody but the resident may change a secret vote, and the resident never saw
+            # the change code of one recorded for them: such a vote is final
+            raise Conflict(MSG_ASSIST_SECRET_FINAL, field="member_id")
         if voter_key is None:
             raise Conflict(MSG_SECRET_CHANGE, field="voter_key")
         if current is None:

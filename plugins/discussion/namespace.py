@@ -16,7 +16,7 @@ import logging
 from typing import Any, Callable
 
 from flask import current_app, request
-from flask_socketio import Namespace, join_room
+from flask_socketio import Namespace, join_room, leave_room
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -101,7 +101,25 @@ class LiveNamespace(Namespace):
         entry = self.joined.get(request.sid)
         if entry is None:
             raise Forbidden(N_("Join the session first."))
-        return live_service.context(get_db(), session_id=entry[0], participant_id=entry[1])
+        session, participant = live_service.context(get_db(), session_id=entry[0], participant_id=entry[1])
+        if participant.member_id is not None:
+            # the member's sign-in is read again on every event: a phone signed out
+            # everywhere, or a member deactivated, stops acting on a connection opened before
+            me = current_member()
+            if me is None or me.id != participant.member_id:
+                self._leave(request.sid)  # and it hears the room no more
+                raise Forbidden(N_("Please sign in first."))
+        return session, participant
+
+    def _leave(self, sid: str) -> None:
+        entry = self.joined.pop(sid, None)
+        if entry is None:
+            return
+        leave_room(room_name(entry[0]))
+        try:
+            self.upkeep.presence.left(sid, entry[0], entry[1], self.clock())
+        except Exception:  # presence is best effort
+            log.exception("could not record leaving")
 
     @property
     def broadcasts(self) -> Any:

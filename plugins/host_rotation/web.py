@@ -29,6 +29,7 @@ from plugins.host_rotation import schemas as s
 from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
+from web.security import holds_secret
 
 PLUGIN = "host_rotation"
 bp = Blueprint("plugin_host_rotation", __name__, template_folder="templates", static_folder="static",
@@ -356,6 +357,13 @@ def unreserve(slug: str, session_id: int):
 
 @bp.get("/c/<slug>/courtyard/<int:series_id>/print")
 def print_page(slug: str, series_id: int):
+    """The month's rota on one sheet, for a member to print for the notice board. Members
+    only, like the plan it prints: it names every host, proposed ones who have not said
+    yes yet included, beside the venue of their home."""
+    me = signed_in_page()
+    if not isinstance(me, Member):
+        return me
+    require_member(me, g.community.id)
     db = get_db()
     series = _series(series_id)
     args = s.RotaMonthArgs().load(request.args.to_dict())
@@ -378,6 +386,7 @@ def calendar_page(slug: str):
     if request.method == "POST":
         token = rs.issue_calendar_token(get_db(), actor=me, now=now())
         commit()
+        holds_secret()
         personal = url_for(".member_ics", token=token, _external=True)
     return render_template("host_rotation/calendar.html", community=g.community, personal=personal,
                            has_token=rs.has_calendar_token(get_db(), me),
@@ -614,6 +623,7 @@ def api_calendar_token(slug: str):
     require_member(me, g.community.id)
     token = rs.issue_calendar_token(get_db(), actor=me, now=now())
     commit()
+    holds_secret()
     return jsonify({"url": url_for(".member_ics", token=token, _external=True)}), 201
 
 

@@ -39,7 +39,7 @@ from core.db import session_scope, utcnow
 from core.errors import DomainError, Forbidden, NotFound
 from core.i18n import N_
 from core.services import votes as svc
-from web.auth import current_member
+from web.auth import bearer_token, current_member
 from web.db import get_db
 from web.i18n import Msg, translate, translate_errors
 from web.inputs import INT_MAX, find_text_fault
@@ -345,7 +345,10 @@ class VoteNamespace(Namespace):
             member = current_member()
             if member is None:
                 return None
-            person = self._people[sid] = _Person(member.id, member.active, member.community_id)
+            # a sign-in by cookie carries the member's sign-in epoch: signing out everywhere
+            # ends it (checked with every vote); a script's bearer token is not a sign-in
+            epoch = None if bearer_token() else (member.sign_in_epoch or 0)
+            person = self._people[sid] = _Person(member.id, member.active, member.community_id, epoch)
         return person
 
     def on_disconnect(self, *args: Any) -> None:
@@ -422,23 +425,27 @@ class Busy(DomainError):
 
 
 class _Person:
-    """What a vote needs of a member, read inside the writing transaction."""
+    """What a vote needs of a member, read inside the writing transaction. ``epoch``: the
+    member's sign-in epoch when the connection signed in by cookie (``None``: by bearer
+    token, or read by the writer); a vote on a connection whose epoch is no longer the
+    member's is refused (:func:`core.services.auth.end_sign_ins`)."""
 
-    __slots__ = ("id", "active", "community_id")
+    __slots__ = ("id", "active", "community_id", "epoch")
 
-    def __init__(self, id: int, active: bool, community_id: int) -> None:  # noqa: A002
-        self.id, self.active, self.community_id = id, active, community_id
+    def __init__(self, id: int, active: bool, community_id: int, epoch: int | None = None) -> None:  # noqa: A002
+        self.id, self.active, self.community_id, self.epoch = id, active, community_id, epoch
 
 
 class VoteJob:
     """One vote waiting for the writer: the request, then its outcome or its error."""
 
     __slots__ = ("motion_id", "actor_id", "voter_id", "choice", "cid", "voter_key", "now", "done", "outcome",
-                 "error")
+                 "error", "epoch")
 
     def __init__(self, *, motion_id: int, actor_id: int, voter_id: int | None, choice: Any, cid: str | None,
-                 voter_key: str | None, now: Any, done: Any) -> None:
+                 voter_key: str | None, now: Any, done: Any, epoch: int | None = None) -> None:
         self.motion_id, self.actor_id, self.voter_id, self.choice = motion_id, actor_id, voter_id, choice
+        self.epoch = epoch  # the connection's sign-in epoch, checked in the writing transaction
         self.cid, self.voter_key, self.now, self.done = cid, voter_key, now, done
         self.outcome: svc.CastOutcome | None = None
         self.error: BaseException | None = None
@@ -483,10 +490,10 @@ class VoteWriter:
     # -- handler side
 
     def cast(self, *, motion_id: int, actor_id: int, voter_id: int | None, choice: Any, cid: str | None,
-             voter_key: str | None, now: Any) -> svc.CastOutcome:
+             voter_key: str | None, now: Any, epoch: int | None = None) -> svc.CastOutcome:
         """Queue one vote and wait until the batch holding it is committed (or refused)."""
         job = VoteJob(motion_id=motion_id, actor_id=actor_id, voter_id=voter_id, choice=choice, cid=cid,
-                      voter_key=voter_key, now=now, done=self.make_event())
+                      voter_key=voter_key, now=now, done=self.make_event(), epoch=epoch)
         self.submit(job)
         if not job.done.wait(self.timeout):
             log.error("the vote writer did not answer within %s s", self.timeout)
@@ -667,8 +674,9 @@ class VoteWriter:
                 # take the write lock first, so every read below sees what this batch writes over
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             ids = {j.actor_id for j in jobs} | {j.voter_id for j in jobs if j.voter_id is not None}
-            people = {i: _Person(i, a, c) for i, a, c in db.execute(
-                select(Member.id, Member.active, Member.community_id).where(Member.id.in_(ids)))}
+            people = {i: _Person(i, a, c, e or 0) for i, a, c, e in db.execute(
+                select(Member.id, Member.active, Member.community_id, Member.sign_in_epoch)
+                .where(Member.id.in_(ids)))}
             batch = svc.CastBatch(db, defer=defer, mix_min=self.mix_min)
             if defer:
                 try:
@@ -684,7 +692,7 @@ class VoteWriter:
                     if motion is None:
                         raise NotFound(N_("No such motion."), field="motion")
                     actor: Any = people.get(job.actor_id)
-                    if actor is None:
+                    if actor is None or (job.epoch is not None and actor.epoch != job.epoch):
                         raise Forbidden(N_("Please sign in to vote."))
                     voter = None
                     if job.voter_id is not None and job.voter_id != job.actor_id:
@@ -869,10 +877,16 @@ def cast_and_ack(db: Any, *, motion: Any, actor: Any, payload: dict[str, Any], n
     if writer is not None:  # group commit: acknowledged after the batch holding it is committed
         db.commit()  # end this read-only unit of work: its pooled connection goes back while we wait
         outcome = writer.cast(motion_id=motion.id, actor_id=actor.id, voter_id=voter.id if voter else None,
-                              choice=choice, cid=payload.get("cid"), voter_key=payload.get("voter_key"), now=now)
+                              choice=choice, cid=payload.get("cid"), voter_key=payload.get("voter_key"), now=now,
+                              epoch=actor.epoch if isinstance(actor, _Person) else None)
     else:
         if isinstance(motion, OpenMotion):
             motion = svc.get_motion(db, motion.id)
+        if isinstance(actor, _Person):  # a connection's identity, read at its first vote: read it again
+            member = db.get(Member, actor.id)
+            if member is None or (actor.epoch is not None and (member.sign_in_epoch or 0) != actor.epoch):
+                raise Forbidden(N_("Please sign in to vote."))
+            actor = member
         outcome = _cast_alone(db, motion=motion, actor=actor, voter=voter, choice=choice, payload=payload, now=now)
     ack: dict[str, Any] = {"ok": True, "motion_id": motion.id, "receipt": outcome.receipt, "nonce": outcome.nonce,
                            "first": outcome.first, "changed": outcome.changed, "duplicate": outcome.duplicate,

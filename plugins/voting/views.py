@@ -239,6 +239,10 @@ def api_vote(slug: str, motion_id: int):
     motion = load_motion(motion_id)
     ack = cast_and_ack(get_db(), motion=motion, actor=actor, payload=payload, now=now())
     ack.pop("ok", None)
+    if ack.get("voter_key"):  # a secret ballot's change code
+        from web.security import holds_secret
+
+        holds_secret()
     return jsonify(ack), 201 if ack["first"] else 200
 
 

@@ -280,7 +280,8 @@ ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/c/<slug>/courtyard/"): E(MEMBERS),
     ("POST", "/c/<slug>/courtyard/"): E(STAFF, {"title": "矩阵茶话会", "weekdays": "6"}),
     ("GET", "/c/<slug>/courtyard/<int:series_id>"): E(MEMBERS),
-    ("GET", "/c/<slug>/courtyard/<int:series_id>/print"): E(ANYONE, note="the notice-board sheet: names, no addresses"),
+    ("GET", "/c/<slug>/courtyard/<int:series_id>/print"): E(
+        MEMBERS, note="the sheet of the members-only plan: it names hosts proposed, not yet confirmed"),
     ("POST", "/c/<slug>/courtyard/<int:series_id>/plan"): E(STAFF, {"month": "2026-04"}, fresh="series"),
     ("GET", "/c/<slug>/courtyard/<int:series_id>/apply"): E(MEMBERS),
     ("POST", "/c/<slug>/courtyard/<int:series_id>/apply"): E(

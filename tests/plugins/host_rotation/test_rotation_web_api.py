@@ -316,3 +316,34 @@ def test_demo_seeds_eight_talks_in_residents_homes(app):
     assert len(again["sessions"]) == len(info["sessions"])
     feed = app.test_client().get("/c/renfu/calendar.ics")
     assert len(Calendar.from_ical(feed.data).walk("VEVENT")) >= 8
+
+
+def test_the_rota_sheet_names_no_host_to_strangers(app, world, clock):
+    """The printable rota lists every host of a month, proposed ones who have not said yes
+    yet included, beside the venue of their home: the same plan the series page shows
+    only to members. A stranger (or another community's member) gets no sheet."""
+    series, plan = planned(app, world)
+    slot = plan["slots"][0]
+    host_role = role_of(world, slot["host"]["id"])
+    host, hheaders = signed_in(app, world, host_role)
+    assert host.post(f"{API}/slots/{slot['id']}/confirm", json={}, headers=hheaders).status_code == 200
+    names = {"王阿婆", "张师傅", "李月昌"}
+    sheet = f"/c/renfu/courtyard/{series['id']}/print?month=2026-03"
+    anon = app.test_client().get(sheet)
+    assert anon.status_code == 302 and "/sign-in" in anon.headers["Location"]
+    assert not any(n in anon.get_data(as_text=True) for n in names)
+    other = make_app_other_community(app)
+    stranger = other.get(sheet)
+    assert stranger.status_code in (403, 404) and not any(n in stranger.get_data(as_text=True) for n in names)
+    member, _ = signed_in(app, world, "resident2")
+    assert any(n in member.get(sheet).get_data(as_text=True) for n in names)
+
+
+def make_app_other_community(app):
+    """A signed-in member of another community on this server."""
+    from tests.conftest import World as _World
+
+    other = _World(app, slug="tuxin")
+    client = app.test_client()
+    other.login(client, "admin")
+    return client

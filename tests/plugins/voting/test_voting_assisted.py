@@ -213,3 +213,24 @@ def test_resident_and_host_at_the_same_moment_postgresql(tmp_path, fresh_postgre
     app = make_app(tmp_path, DATABASE_URL=fresh_postgres, VOTING_CLOCK=clock, DISCUSSION_CLOCK=clock)
     _check_race(VoteWorld(app, clock))
     app.extensions["courtyard"].engine.dispose()
+
+
+def test_a_secret_vote_recorded_for_a_resident_is_final_and_its_change_code_stays_with_nobody(vw):
+    """The probe: the host's device got the resident's change code in the acknowledgement
+    and, with it, changed the resident's secret vote again (200, "changed") after the first
+    record, while the resident, who never saw the code, could not change it themselves.
+    Now the code is given to nobody and a recorded secret vote cannot be changed for them."""
+    m = vw.motion(method="plurality", options=["东片", "西片"], secret=True)
+    assert vw.check_in(m["id"], "resident2").status_code == 201
+    first = vw.vote("host", m["id"], {"choice": "西片"}, member_id=vw.ids["resident2"], cid="assist-cid-1")
+    assert first.status_code == 201 and first.get_json()["assisted"] is True
+    code = first.get_json().get("voter_key")  # the host's device kept it (before)
+    again = vw.vote("host", m["id"], {"choice": "西片"}, member_id=vw.ids["resident2"], cid="assist-cid-1")
+    assert again.status_code in (200, 201) and again.get_json()["duplicate"] is True  # a retry is harmless
+    for key in (code, None, "k" * 32):
+        extra = {"voter_key": key} if key else {}
+        changed = vw.vote("host", m["id"], {"choice": "东片"}, member_id=vw.ids["resident2"], **extra)
+        assert changed.status_code == 409 and "member_id" in changed.get_json()["error"]["fields"], changed.get_json()
+    assert code is None
+    mine = vw.api("resident2", "GET", f"/motions/{m['id']}/my-ballot").get_json()["mine"]
+    assert mine["voted"] is True and mine["assisted_by"] == "李月昌"
