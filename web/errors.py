@@ -19,7 +19,7 @@ from core.errors import Conflict, DomainError
 from core.i18n import N_
 from web.db import get_db
 from web.extensions import wants_json
-from web.i18n import translate, translate_errors
+from web.i18n import interpolate, translate, translate_errors
 from web.redirects import safe_referrer
 
 log = logging.getLogger("courtyard.web")
@@ -62,13 +62,7 @@ def _tr(message: Any, params: dict[str, Any] | None = None) -> str:
     except Exception:
         log.warning("translating an error message failed", exc_info=True)
         _rollback()
-        text = str(message)
-        if params:
-            try:
-                return text % params
-            except (KeyError, TypeError, ValueError):
-                return text
-        return text
+        return interpolate(str(message), params)
 
 
 def _tr_errors(messages: Any) -> Any:

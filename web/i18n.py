@@ -86,7 +86,12 @@ def translate(message: Any, params: dict[str, Any] | None = None) -> str:
     """Translate a message id from core (``%(name)s`` placeholders) or a :class:`Msg`."""
     if isinstance(message, Msg):
         return gettext(message.msgid).format(**message.params) if message.params else gettext(message.msgid)
-    text = gettext(str(message))
+    return interpolate(gettext(str(message)), params)
+
+
+def interpolate(text: str, params: dict[str, Any] | None) -> str:
+    """``text % params`` (core's ``%(name)s`` placeholders); the text as it is when the
+    parameters do not fit it (a translation that dropped or renamed one)."""
     if params:
         try:
             return text % params
