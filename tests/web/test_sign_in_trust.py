@@ -143,6 +143,22 @@ def test_the_issued_links_endpoint_is_in_the_openapi_document(app, client):
     op = spec["paths"]["/api/v1/communities/{slug}/sign-in-links"]
     assert "get" in op and "post" in op
     assert "admin" in op["get"]["summary"]
+    assert any(p["name"] == "limit" and p["in"] == "query" for p in op["get"].get("parameters", []))
+
+
+def test_the_record_of_issued_links_is_read_a_page_at_a_time(app, client, world):
+    world.login(client, "grid_head")
+    for _ in range(3):
+        api_post(client, world, "/api/v1/communities/renfu/sign-in-links", {"member_id": world.ids["resident"]})
+    admin = app.test_client()
+    world.login(admin, "admin")
+    url = "/api/v1/communities/renfu/sign-in-links"
+    assert len(admin.get(url).get_json()) >= 3
+    assert len(admin.get(f"{url}?limit=2").get_json()) == 2  # before: every link, whatever was asked
+    for bad in ("0", "501", "x", str(2**63)):
+        r = admin.get(f"{url}?limit={bad}")
+        assert r.status_code == 400 and "limit" in r.get_json()["error"]["fields"]
+    assert admin.get("/c/renfu/admin/sign-in-links?limit=2").get_data(as_text=True).count("data-state=") == 2
 
 
 # ---------------------------------------------------------------- hole 2: one-time links
