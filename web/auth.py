@@ -102,8 +102,10 @@ class SignInForm(FlaskForm):
 #: failed password sign-ins allowed (count, window in seconds) per account from one
 #: address, per account from anywhere, and per address over all accounts
 #: (docs/operations.md, "Password guessing"). An account is never blocked for longer than
-#: its window after the last counted failure; a refused try is not counted.
-SIGN_IN_LIMITS = {"account_address": (5, 60.0), "account": (20, 300.0), "address": (50, 300.0)}
+#: its window after the last counted failure; a refused try is not counted. The account-wide
+#: count stands above what one address may reach in its window (5 a minute: 25 in 5 minutes),
+#: else one guesser going as fast as allowed would keep the owner out for good.
+SIGN_IN_LIMITS = {"account_address": (5, 60.0), "account": (30, 300.0), "address": (50, 300.0)}
 
 _LIMITS_LOCK = threading.Lock()
 
