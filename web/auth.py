@@ -257,9 +257,9 @@ def print_sign_in_link(slug: str, member_id: int):
     community = community_by_slug(db, slug)
     g.community = community
     actor = current_member()
-    resident = get_member(db, member_id, community.id)
-    if actor is None:
+    if actor is None:  # before the lookup: a stranger learns nothing of which members exist
         abort(401)
+    resident = get_member(db, member_id, community.id)
     token = auth_service.issue_sign_in_token(db, actor=actor, member=resident)
     commit()
     holds_secret()

@@ -391,3 +391,11 @@ def test_an_admin_signs_a_member_out_on_every_device(app, client, world):
     assert r.status_code == 200 and "王阿婆 已在所有设备上退出登录" in r.get_data(as_text=True)
     assert _signed_in_as(client) == ""
     assert "计菲菲" in _signed_in_as(admin)
+
+
+def test_a_stranger_cannot_tell_which_member_ids_exist_from_the_sign_in_card_route(app, world):
+    stranger = app.test_client()
+    token = csrf_from(stranger.get("/sign-in"))
+    answers = {stranger.post(f"/c/renfu/members/{member_id}/sign-in-link", data={"csrf_token": token}).status_code
+               for member_id in (world.ids["resident"], 999_999)}
+    assert answers == {401}  # before: 401 for a member, 404 for an id that names no one
