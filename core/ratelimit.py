@@ -28,10 +28,21 @@ from typing import Any, Callable
 log = logging.getLogger("courtyard.live")
 
 
+#: keys an in-memory limiter holds at most (a flood of user names or addresses)
+MAX_KEYS = 100_000
+
+
 class AttemptLimiter:
-    def __init__(self, limit: int = 10, window: float = 300.0, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._hits: dict[str, deque[float]] = {}
+    """Failed attempts per key in this process's memory. At most ``max_keys`` keys are
+    held: past that, keys whose failures left the window go first, then the keys not
+    blocked that failed longest ago. A blocked key is dropped last of all, so a flood of
+    new keys (many user names, many addresses) neither grows memory without bound nor
+    frees an account someone is guessing at."""
+
+    def __init__(self, limit: int = 10, window: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = MAX_KEYS):
+        self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
+        self._hits: dict[str, deque[float]] = {}  # in order of last failure, oldest first
         self._lock = threading.Lock()
 
     def _trim(self, key: str) -> deque[float]:
@@ -57,9 +68,24 @@ class AttemptLimiter:
 
     def failed(self, key: str) -> None:
         with self._lock:
-            self._trim(key).append(self.clock())
-            if len(self._hits) > 100_000:  # bounded memory under a flood of addresses
-                self._hits.clear()
+            hits = self._trim(key)
+            hits.append(self.clock())
+            self._hits[key] = self._hits.pop(key)  # now the latest to fail
+            if len(self._hits) > self.max_keys:
+                self._evict()
+
+    def _evict(self) -> None:
+        """Down to nine tenths of ``max_keys`` (so this runs once per many failures)."""
+        keep = self.max_keys * 9 // 10
+        cutoff = self.clock() - self.window
+        for key in [k for k, h in self._hits.items() if not h or h[-1] <= cutoff]:
+            del self._hits[key]
+        for blocked_too in (False, True):
+            excess = len(self._hits) - keep
+            if excess <= 0:
+                return
+            for key in [k for k, h in self._hits.items() if blocked_too or len(h) < self.limit][:excess]:
+                del self._hits[key]
 
     def forget(self, key: str) -> None:
         with self._lock:

@@ -242,12 +242,13 @@ def notifications():
 
 @bp.get("/communities/<slug>/sign-in-links")
 @doc("Sign-in links issued for members of the community: who issued each, for whom, when, used or not (admins)",
-     response=s.IssuedSignInLinkSchema, many=True)
+     response=s.IssuedSignInLinkSchema, many=True, query=s.SignInLinkListArgs)
 def sign_in_links(slug: str):
     from core.services import auth as auth_service
 
     actor = require_signed_in()
-    links = auth_service.list_sign_in_links(get_db(), actor=actor, community_id=g.community.id)
+    limit = s.load_args(s.SignInLinkListArgs())["limit"]
+    links = auth_service.list_sign_in_links(get_db(), actor=actor, community_id=g.community.id, limit=limit)
     return jsonify(s.IssuedSignInLinkSchema(many=True).dump(links))
 
 

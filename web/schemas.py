@@ -273,6 +273,15 @@ class SignInLinkSchema(Schema):
     url = fields.String(metadata={"description": "The one-time link; shown once, only its hash is kept."})
 
 
+class SignInLinkListArgs(InputSchema):
+    """``?limit=`` on the record of issued sign-in links: at most that many, newest first."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=TRange(min=1, max=500))
+
+
 class IssuedSignInLinkSchema(Schema):
     id = fields.Integer()
     member_id = fields.Integer(metadata={"description": "Who the link signs in as."})

@@ -250,7 +250,10 @@ def admin_sign_in_links(slug: str):
     me = current_member()
     if me is None:
         return redirect(url_for("auth.sign_in", next=request.path))
-    links = auth_service.list_sign_in_links(get_db(), actor=me, community_id=g.community.id)
+    from web.schemas import SignInLinkListArgs, load_args
+
+    limit = load_args(SignInLinkListArgs())["limit"]
+    links = auth_service.list_sign_in_links(get_db(), actor=me, community_id=g.community.id, limit=limit)
     return render_template("admin_sign_in_links.html", community=g.community, links=links)
 
 

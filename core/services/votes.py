@@ -329,13 +329,13 @@ def get_motion(db: Session, motion_id: int, *, community_id: int | None = None) 
 
 
 def list_motions(db: Session, *, community_id: int, session_id: int | None = None,
-                 include_drafts: bool = False) -> list[Motion]:
+                 include_drafts: bool = False, limit: int | None = None) -> list[Motion]:
     q = select(Motion).where(Motion.community_id == community_id)
     if session_id is not None:
         q = q.where(Motion.session_id == session_id)
     if not include_drafts:
         q = q.where(Motion.status != MotionStatus.DRAFT.value)
-    return list(db.scalars(q.order_by(Motion.id.desc())))
+    return list(db.scalars(q.order_by(Motion.id.desc()).limit(limit)))
 
 
 def _live_event(db: Session, motion: Motion, kind: str, payload: dict[str, Any], now: datetime) -> Any:
@@ -990,18 +990,22 @@ def _name(db: Session, member_id: int | None) -> str | None:
 
 def find_receipt(db: Session, *, motion: Motion, receipt: str) -> dict[str, Any] | None:
     """The ballot behind a receipt, as it is counted now (``None``: not counted — never
-    cast, or replaced by a later vote)."""
+    cast, replaced by a later vote, or for a secret ballot still open: perhaps sealed and
+    not yet written out, see :func:`receipt_may_be_sealed`). A lookup reads one indexed
+    row and never opens a sealed ballot: anyone may ask, as often as they like."""
     model = AnonymousBallot if motion.secret else Ballot
     receipt = receipt.strip().lower()
     row = db.scalar(select(model).where(model.motion_id == motion.id, model.receipt == receipt))
     if row is None:
-        if motion.secret:  # acknowledged, sealed, not yet written out: it will be counted
-            for (blob,) in db.execute(select(PendingBallot.sealed).where(PendingBallot.motion_id == motion.id)):
-                last = open_sealed(db, motion.id, blob)["versions"][-1]
-                if last["receipt"] == receipt:
-                    return {"receipt": receipt, "choice": last["choice"], "nonce": last["nonce"], "pending": True}
         return None
     return {"receipt": row.receipt, "choice": row.choice, "nonce": row.nonce}
+
+
+def receipt_may_be_sealed(motion: Motion) -> bool:
+    """Whether a receipt not found may still belong to an acknowledged ballot waiting
+    sealed (a secret ballot not yet closed): every sealed ballot is written out by the
+    close, so after it "not found" means "not counted"."""
+    return bool(motion.secret) and motion.status != "closed"
 
 
 # ---------------------------------------------------------------------------

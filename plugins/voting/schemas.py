@@ -24,12 +24,14 @@ def _cid(required: bool = False) -> fields.String:
 
 
 class MotionListArgs(InputSchema):
-    """``?session_id=`` on the motions list: a session's votes only."""
+    """``?session_id=`` on the motions list: a session's votes only; ``?limit=``: at most
+    that many, newest first."""
 
     class Meta:
         unknown = "exclude"
 
     session_id = fields.Integer(load_default=None, allow_none=True)
+    limit = fields.Integer(load_default=100, validate=TRange(min=1, max=500))
 
 
 class MotionInSchema(StrictSchema):

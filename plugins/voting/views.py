@@ -169,9 +169,10 @@ def api_motions(slug: str):
     db = get_db()
     me = current_member()
     drafts = svc.can_manage(db, me, None, g.community.id)
-    session_id = load_args(s.MotionListArgs())["session_id"]
-    return jsonify([dump_motion(m) for m in svc.list_motions(db, community_id=g.community.id, session_id=session_id,
-                                                              include_drafts=drafts)])
+    args = load_args(s.MotionListArgs())
+    return jsonify([dump_motion(m) for m in svc.list_motions(db, community_id=g.community.id,
+                                                              session_id=args["session_id"], include_drafts=drafts,
+                                                              limit=args["limit"])])
 
 
 @bp.post(f"{API}/motions")
@@ -306,6 +307,13 @@ def api_receipts(slug: str, motion_id: int):
     return jsonify(svc.published(get_db(), motion))
 
 
+# a secret ballot's receipt is looked up among the ballots written out only (never by
+# opening the sealed ones: an anonymous request must cost one indexed read); the voter's
+# own phone knows its vote is in from my-ballot
+NOT_PUBLISHED_YET = N_("This receipt is not published yet: secret ballots are written out in batches, "
+                       "all of them by the close. Check it again after the vote closes.")
+
+
 @bp.get(f"{API}/motions/<int:motion_id>/receipts/<receipt>")
 @doc("Is this receipt counted, and as what?")
 def api_receipt(slug: str, motion_id: int, receipt: str):
@@ -315,6 +323,8 @@ def api_receipt(slug: str, motion_id: int, receipt: str):
     if found is None:
         from core.errors import NotFound
 
+        if svc.receipt_may_be_sealed(motion):
+            raise NotFound(NOT_PUBLISHED_YET, field="receipt")
         raise NotFound(N_("This receipt is not among the counted ballots."), field="receipt")
     return jsonify({"motion_id": motion.id, "counted": True, **found})
 
@@ -351,8 +361,9 @@ def index(slug: str):
     db = get_db()
     me = current_member()
     manager = svc.can_manage(db, me, None, g.community.id)
-    session_id = load_args(s.MotionListArgs())["session_id"]  # from a session's page: its votes only
-    motions = svc.list_motions(db, community_id=g.community.id, session_id=session_id, include_drafts=manager)
+    args = load_args(s.MotionListArgs())  # from a session's page: its votes only
+    motions = svc.list_motions(db, community_id=g.community.id, session_id=args["session_id"],
+                               include_drafts=manager, limit=args["limit"])
     return render_template("voting/index.html", community=g.community, motions=motions, manager=manager,
                            phase=lambda m: svc.phase(m, now()), phases=PHASES)
 
@@ -577,7 +588,7 @@ def receipts(slug: str, motion_id: int):
             found = False
     data = svc.published(db, motion) if motion.status == "closed" else None
     return render_template("voting/receipts.html", community=g.community, motion=motion, data=data, asked=asked,
-                           found=found, label=lambda o: option_label(motion, o), choice_text=choice_text)
+                           found=found, not_yet=found is False and svc.receipt_may_be_sealed(motion), label=lambda o: option_label(motion, o), choice_text=choice_text)
 
 
 def choice_text(motion: Motion, choice: Any) -> str:

@@ -50,3 +50,22 @@ def test_forget_clears_a_key(limiter):
     assert lim.blocked("k")
     lim.forget("k")
     assert not lim.blocked("k")
+
+
+def test_a_flood_of_new_keys_neither_grows_memory_nor_frees_a_blocked_account():
+    """An attacker with many addresses tries many user names: memory stays bounded, and
+    the account being guessed at stays blocked (before: at 100,001 keys every counter was
+    wiped, the guessed account with them)."""
+    cap = 100_000  # core.ratelimit.MAX_KEYS
+    now = [0.0]
+    limiter = AttemptLimiter(limit=5, window=300.0, clock=lambda: now[0])
+    for _ in range(5):
+        limiter.failed("chenguiying")
+    assert limiter.blocked("chenguiying")
+    for i in range(cap + 10):
+        limiter.failed(f"guess-{i}")
+        now[0] += 0.001
+    assert limiter.blocked("chenguiying")
+    assert len(limiter._hits) <= cap
+    now[0] += 301
+    assert not limiter.blocked("chenguiying")

@@ -205,3 +205,17 @@ def test_openapi_document_describes_the_api(client):
 
 def test_healthz(client):
     assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_the_openapi_document_is_built_once_not_per_request(client, monkeypatch):
+    """Anyone may fetch it and a build costs tens of milliseconds of CPU: a stranger
+    asking in a loop must not make the server build it every time."""
+    from web import openapi
+
+    builds = []
+    real = openapi.build_spec
+    monkeypatch.setattr(openapi, "build_spec", lambda: builds.append(1) or real())
+    answers = [client.get("/api/openapi.json") for _ in range(5)]
+    assert all(r.status_code == 200 and r.mimetype == "application/json" for r in answers)
+    assert answers[0].json == answers[-1].json and answers[0].json["openapi"].startswith("3.")
+    assert len(builds) <= 1  # before: 5 builds for 5 requests
