@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Callable
 
+from urllib.parse import urlsplit
+
 from flask import (Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request,
                    url_for)
 from flask_babel import format_date, format_datetime, gettext
@@ -407,7 +409,10 @@ def _ics(body: bytes, filename: str) -> Response:
 
 
 def _domain() -> str:
-    return request.host.split(":")[0] or "courtyard"
+    """The host in each event's UID: the public address's (COURTYARD_PUBLIC_URL) when set,
+    so a feed read through another trusted address (loopback, a second name) keeps its
+    UIDs and a calendar never sees one talk twice."""
+    return urlsplit(url_for("views.home", _external=True)).hostname or "courtyard"
 
 
 @bp.get("/c/<slug>/calendar.ics")

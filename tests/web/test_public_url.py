@@ -76,3 +76,26 @@ def test_a_public_url_that_is_not_one_is_reported():
     assert not any("COURTYARD_PUBLIC_URL" in p for p in problems(load_config({"PUBLIC_URL": PUBLIC,
                                                                               "SECRET_KEY": "x" * 40},
                                                                          check=False)))
+
+
+def test_calendar_uids_name_the_public_address_whichever_address_the_feed_is_read_by(tmp_path):
+    """A calendar app that subscribed through the public address and a monitor reading
+    through loopback see the same event ids: one talk, never two."""
+    from datetime import datetime, timezone
+
+    from core.models import Community
+    from core.services import sessions as ss
+
+    app, world, _ = _setup(tmp_path, PUBLIC_URL=PUBLIC, TRUSTED_HOSTS_EXTRA="courtyard.internal")
+    cy = app.extensions["courtyard"]
+    with session_scope(cy.sessionmaker) as db:
+        now = datetime.now(timezone.utc)
+        ss.create_session(db, actor=None, catalog=cy.catalog, community=db.get(Community, world.community_id),
+                          format_key="representative_assembly", title="居民代表会议", starts_at=now,
+                          host_id=world.ids["host"], status="scheduled", now=now, agenda=["表决"])
+    feeds = [app.test_client().get(f"/c/{world.slug}/calendar.ics", base_url=f"http://{host}")
+             for host in ("yishi.example.org", "127.0.0.1", "courtyard.internal")]
+    assert [f.status_code for f in feeds] == [200, 200, 200]
+    uids = [sorted(line for line in f.get_data(as_text=True).splitlines() if line.startswith("UID:")) for f in feeds]
+    assert uids[0] and uids[0] == uids[1] == uids[2]
+    assert all(u.endswith("@yishi.example.org") for u in uids[0])
