@@ -25,14 +25,21 @@ from core.services.access import community_by_slug, has_role
 from web.auth import current_member as _current_member
 from web.db import commit as _commit
 from web.db import get_db as _get_db
+from web.inputs import INT_MAX, find_text_fault
+from web.schemas import load_args
+from web.security import holds_secret
 
 __all__ = [
+    "INT_MAX",
     "commit",
     "community",
     "current_member",
     "enabled_in",
+    "find_text_fault",
     "get_db",
     "has_role",
+    "holds_secret",
+    "load_args",
     "render",
     "require_member",
     "socketio",

@@ -31,7 +31,7 @@ from plugins.host_rotation import schemas as s
 from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
-from web.security import holds_secret
+from web.plugin_api import holds_secret
 
 PLUGIN = "host_rotation"
 bp = Blueprint("plugin_host_rotation", __name__, template_folder="templates", static_folder="static",

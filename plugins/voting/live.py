@@ -42,7 +42,7 @@ from core.services import votes as svc
 from web.auth import bearer_token, current_member
 from web.db import get_db
 from web.i18n import Msg, translate, translate_errors
-from web.inputs import INT_MAX, find_text_fault
+from web.plugin_api import INT_MAX, find_text_fault
 
 log = logging.getLogger("courtyard.voting")
 

@@ -35,7 +35,7 @@ from web.auth import current_member
 from web.db import commit, get_db
 from web.extensions import current_courtyard
 from web.i18n import Msg, translate
-from web.schemas import load_args
+from web.plugin_api import load_args
 
 bp = Blueprint("plugin_voting", __name__, template_folder="templates", static_folder="static",
                static_url_path="/plugin-voting-static")
@@ -241,7 +241,7 @@ def api_vote(slug: str, motion_id: int):
     ack = cast_and_ack(get_db(), motion=motion, actor=actor, payload=payload, now=now())
     ack.pop("ok", None)
     if ack.get("voter_key"):  # a secret ballot's change code
-        from web.security import holds_secret
+        from web.plugin_api import holds_secret
 
         holds_secret()
     return jsonify(ack), 201 if ack["first"] else 200
