@@ -128,6 +128,16 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def race_app(request, tmp_path, clock):
+    """An app on SQLite and on PostgreSQL (the races tests: every race on both)."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
+    overrides: dict[str, Any] = {"DATABASE_URL": url} if url else {}
+    app = make_app(tmp_path, COURTYARD_CLOCK=clock, **overrides)
+    yield app
+    app.extensions["courtyard"].engine.dispose()
+
+
 def make_app(tmp_path: Path, **overrides: Any):
     from web import create_app
 

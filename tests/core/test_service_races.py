@@ -24,16 +24,7 @@ from core.services import sessions as ss
 from core.services import votes as votes_service
 from plugins.tally import METHODS
 from tests import races
-from tests.conftest import World, make_app
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def race_app(request, tmp_path, clock):
-    url = None if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
-    overrides: dict[str, Any] = {"DATABASE_URL": url} if url else {}
-    app = make_app(tmp_path, COURTYARD_CLOCK=clock, **overrides)
-    yield app
-    app.extensions["courtyard"].engine.dispose()
+from tests.conftest import World
 
 
 @pytest.fixture

@@ -16,18 +16,9 @@ from core.models import Community, SeatReservation
 from core.models.member import Role
 from core.services import communities as cs
 from core.services import sessions as ss
-from tests.conftest import PASSWORD, World, csrf_from, make_app
+from tests.conftest import PASSWORD, World, csrf_from
 
 API = "/api/v1/communities/renfu/rotation"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def race_app(request, tmp_path, clock):
-    url = None if request.param == "sqlite" else request.getfixturevalue("fresh_postgres")
-    overrides: dict[str, Any] = {"DATABASE_URL": url} if url else {}
-    app = make_app(tmp_path, COURTYARD_CLOCK=clock, **overrides)
-    yield app
-    app.extensions["courtyard"].engine.dispose()
 
 
 def _talk_and_residents(app, clock, *, seats: int, residents: int) -> tuple[int, list[Any]]:
